@@ -1,0 +1,37 @@
+# The two commands a newcomer needs:  make run   and   make test
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/python -m pip -q --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test check clean-venv
+
+setup: $(STAMP)
+
+# 1. torch first, pinned (constraints.txt), so nothing later can pull a CUDA build here.
+#    On a GPU machine the same line installs PyPI's CUDA build of the same version.
+# 2. DeepSpeed without build isolation (an isolated build would fetch an unpinned torch),
+#    with its shared-memory op built now instead of on first use (~50 s).
+# 3. The project and everything else, under the same constraints.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip wheel setuptools
+	$(PIP) install -c constraints.txt torch==2.13.0
+	$(PIP) install -c constraints.txt numpy packaging ninja hjson py-cpuinfo psutil pydantic einops msgpack tqdm
+	DS_BUILD_SHM_COMM=1 $(PIP) install -c constraints.txt --no-build-isolation deepspeed
+	$(PIP) install -c constraints.txt -e ".[dev]"
+	$(PY) -c "import torch; assert torch.__version__.split('+')[0] == '2.13.0', torch.__version__"
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m wmsd_ray.run $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(ARGS)
+
+check: setup
+	$(PY) -m wmsd_ray.world check
+
+clean-venv:
+	rm -rf $(VENV)

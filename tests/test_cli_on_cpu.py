@@ -1,0 +1,134 @@
+"""The command lines as a person uses them: real subprocesses, real files."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from wmsd_ray.media import write_gif, write_png
+from wmsd_ray.records import TaskSpec, read_parquet
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def one_error_line(proc) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_world_check_passes_and_prints_one_json_line():
+    proc = run("wmsd_ray.world", "check")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    assert out["pass"] and out["failed_bars"] == []
+    assert out["gt_noisy"]["task"] >= 0.99 and out["mismatch_noisy"]["task"] <= 0.02
+    assert out["faults_noisy"]["caught"] >= 0.99 and out["proposer"]["feasible"] >= 0.95
+
+
+def test_world_check_fails_when_a_bar_fails():
+    # Noise far beyond what the judge is built for: the check must say so and exit non-zero.
+    proc = run("wmsd_ray.world", "check", "--set", "check.noise_sigma=0.6", "--set", "check.proposer_scenes=2")
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert not out["pass"] and out["failed_bars"]
+
+
+def test_propose_cli_writes_tasks(tmp_path, renderer, world):
+    from wmsd_ray.world.scene import random_scene
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"scene{i}.png"
+        write_png(p, renderer.render(random_scene(world, rng)))
+        paths.append(str(p))
+    proc = run("wmsd_ray.world", "propose", *paths, "--out", str(tmp_path / "tasks.parquet"))
+    assert proc.returncode == 0, proc.stderr
+    specs = read_parquet(TaskSpec, tmp_path / "tasks.parquet")
+    assert len(specs) == 24 and {s.scene_id for s in specs} == {"scene0", "scene1", "scene2"}
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ("text", "is not a readable image"),
+    ("wrong_size", "64x64 px, but world.resolution is 32x32"),
+])
+def test_propose_bad_image_is_one_error_line_and_no_output(tmp_path, renderer, world, bad, fragment):
+    good = tmp_path / "good.png"
+    write_png(good, np.zeros((32, 32, 3), np.uint8))
+    if bad == "text":
+        target = tmp_path / "notes.png"
+        target.write_text("this is not an image")
+    else:
+        target = tmp_path / "big.png"
+        write_png(target, np.zeros((64, 64, 3), np.uint8))
+    out = tmp_path / "tasks.parquet"
+    proc = run("wmsd_ray.world", "propose", str(good), str(target), "--out", str(out))
+    assert fragment in one_error_line(proc)
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("world.gird=4", "unknown config key 'world.gird'"),
+    ("world.frames=nine", "world.frames must be an int"),
+])
+def test_bad_config_is_one_error_line_and_no_output(tmp_path, override, fragment):
+    proc = run("wmsd_ray.run", override, f"output_dir={tmp_path}/out")
+    assert fragment in one_error_line(proc)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_config_file(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("world:\n  grid: [4]\n")
+    proc = run("wmsd_ray.world", "check", "--config", str(cfg))
+    assert "world.grid must be an int" in one_error_line(proc)
+
+
+def test_judge_cli_on_an_exported_gif(tmp_path, renderer):
+    from wmsd_ray.world.scene import Scene, WorldObject
+
+    s = Scene(4, (WorldObject("red", "circle", 0, 0), WorldObject("blue", "square", 3, 3), WorldObject("green", "square", 2, 2)))
+    write_gif(tmp_path / "v.gif", renderer.render_path(s, "red circle", [(0, 0), (0, 1), (0, 2), (0, 3)]))
+    ok = run("wmsd_ray.world", "judge", str(tmp_path / "v.gif"), "--task", "[red circle]: go to the top-right corner")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["task"] is True
+    wrong = run("wmsd_ray.world", "judge", str(tmp_path / "v.gif"), "--task", "[red circle]: go to the bottom edge")
+    assert wrong.returncode == 0 and json.loads(wrong.stdout)["task"] is False
+    (tmp_path / "x.gif").write_text("nope")
+    assert "not a readable video" in one_error_line(run("wmsd_ray.world", "judge", str(tmp_path / "x.gif"), "--task", "t"))
+
+
+def test_sample_and_corpus_commands(tmp_path):
+    proc = run("wmsd_ray.world", "sample", "--out", str(tmp_path / "s"), "--n", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "s" / "index.md").exists() and len(list((tmp_path / "s").glob("*.gif"))) >= 2
+    proc = run("wmsd_ray.world", "corpus", "--out", str(tmp_path / "c.parquet"), "--n", "300")
+    assert proc.returncode == 0, proc.stderr
+    table = pq.read_table(tmp_path / "c.parquet")
+    assert table.num_rows == 300 and {"caption", "frames", "scene_json"} <= set(table.column_names)
+
+
+@pytest.mark.slow
+def test_main_job_world_stage(tmp_path):
+    proc = run("wmsd_ray.run", f"output_dir={tmp_path}", "run_name=r1", "data.train_scenes=6", "seed=5")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / "r1"
+    assert "world.train_scenes" not in proc.stdout and "Stopping after the world stage" in proc.stdout
+    cfg_text = (run_dir / "config.yaml").read_text()
+    assert "train_scenes: 6" in cfg_text and "seed: 5" in cfg_text
+    specs = read_parquet(TaskSpec, run_dir / "tasks.parquet")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert len(specs) == summary["world"]["pairs"] == 48
+    # same seed, same tasks
+    again = run("wmsd_ray.run", f"output_dir={tmp_path}", "run_name=r2", "data.train_scenes=6", "seed=5")
+    assert again.returncode == 0
+    assert [s.task for s in read_parquet(TaskSpec, tmp_path / "r2" / "tasks.parquet")] == [s.task for s in specs]
+    # a used run folder is refused, not overwritten
+    assert "already holds a run" in one_error_line(run("wmsd_ray.run", f"output_dir={tmp_path}", "run_name=r1"))

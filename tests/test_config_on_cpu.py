@@ -1,0 +1,51 @@
+import pytest
+import yaml
+
+from wmsd_ray.config import Config, dump_yaml, load, load_config, to_dict
+from wmsd_ray.errors import ConfigError
+
+
+def test_default_preset_matches_dataclass_defaults():
+    # configs/embedded.yaml documents the defaults; it must not drift from them.
+    assert to_dict(load_config()) == to_dict(Config())
+
+
+def test_dotted_overrides_are_typed():
+    cfg = load_config(overrides=["world.grid=5", "world.resolution=40", "seed=3", "world.colors=[red,green,blue,cyan]"])
+    assert (cfg.world.grid, cfg.world.resolution, cfg.seed) == (5, 40, 3)
+    assert cfg.world.colors == ["red", "green", "blue", "cyan"]
+    assert cfg.world.cell == 8
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("world.gird=5", "unknown config key 'world.gird'"),
+    ("wrld.grid=5", "unknown config key 'wrld'"),
+    ("world.grid=abc", "world.grid must be an int"),
+    ("world.grid=true", "world.grid must be an int"),
+    ("world.grid=3", "world.grid must be >= 4"),
+    ("world.resolution=30", "multiple of world.grid"),
+    ("world.colors=[red,green,blue,pink]", "unknown colour 'pink'"),
+    ("world.held_out_families=[nope]", "unknown family 'nope'"),
+    ("proposer.backend=gpt", "proposer.backend must be one of"),
+    ("check.noise_sigma=loud", "check.noise_sigma must be a float"),
+    ("world", "must look like key.path=value"),
+])
+def test_bad_config_names_the_key(override, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=[override])
+    assert fragment in str(err.value)
+
+
+def test_unknown_key_in_yaml_file(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("world:\n  grid: 4\n  colours: [red]\n")
+    with pytest.raises(ConfigError, match="unknown config key 'world.colours'.*allowed in world: .*colors"):
+        load(Config, p)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(overrides=["world.frames=7", "data.train_scenes=3"])
+    dump_yaml(cfg, tmp_path / "config.yaml")
+    again = load(Config, tmp_path / "config.yaml")
+    assert to_dict(again) == to_dict(cfg)
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["world"]["frames"] == 7

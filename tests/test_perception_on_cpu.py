@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from wmsd_ray.config import load_config
+from wmsd_ray.world.corrupt import degrade
+from wmsd_ray.world.perception import Perception
+from wmsd_ray.world.render import Renderer
+from wmsd_ray.world.scene import random_scene
+
+
+def _accuracy(world, n, noise, blur, seed=0):
+    rng = np.random.default_rng(seed)
+    renderer, perception = Renderer(world), Perception(world)
+    scenes = [random_scene(world, rng) for _ in range(n)]
+    frames = degrade(np.stack([renderer.render(s) for s in scenes]), noise, blur, rng)
+    dets = perception.detect(frames)
+    right = sum(sorted((o.name, o.cell) for o in s.objects) == sorted((d.name, d.cell) for d in ds)
+                for s, ds in zip(scenes, dets))
+    return right / n, dets
+
+
+@pytest.mark.parametrize("noise, blur", [(0.0, 0.0), (0.1, 0.0), (0.1, 1.0), (0.15, 1.3)])
+def test_every_object_found_under_noise_and_blur(world, noise, blur):
+    acc, _ = _accuracy(world, 400, noise, blur)
+    assert acc == 1.0
+
+
+def test_confidence_drops_with_degradation(world):
+    _, clean = _accuracy(world, 100, 0.0, 0.0)
+    _, noisy = _accuracy(world, 100, 0.15, 1.3)
+    mean = lambda ds: np.mean([d.confidence for f in ds for d in f])  # noqa: E731
+    assert mean(clean) > 0.9 and mean(noisy) < mean(clean)
+
+
+def test_other_grid_and_resolution():
+    world = load_config(overrides=["world.grid=5", "world.resolution=60", "world.colors=[red,green,blue,yellow,purple,cyan]"]).world
+    acc, _ = _accuracy(world, 300, 0.1, 1.0)
+    assert acc == 1.0
+
+
+def test_wrong_frame_shape_is_refused(world):
+    with pytest.raises(ValueError, match="expected frames of shape"):
+        Perception(world).detect(np.zeros((2, 16, 16, 3), np.uint8))

@@ -1,0 +1,51 @@
+import numpy as np
+
+from wmsd_ray.config import ProposerConfig
+from wmsd_ray.world.captions import simulate_caption
+from wmsd_ray.world.proposer import WorldProposer
+from wmsd_ray.world.scene import path_states, random_scene
+from wmsd_ray.world.tasks import parse_task
+
+
+def test_proposals_on_unseen_scenes_are_feasible_and_solve_their_task(world, renderer, judge):
+    rng = np.random.default_rng(99)
+    proposer = WorldProposer(world, ProposerConfig())
+    pairs = good = 0
+    families = set()
+    for i in range(100):
+        scene = random_scene(world, rng)
+        specs = proposer.propose(renderer.render(scene), f"s{i}", rng).specs
+        assert len(specs) == 8
+        assert len({(s.agent, s.task) for s in specs}) == 8  # no duplicates
+        for spec in specs:
+            pairs += 1
+            families.add(spec.family)
+            assert not spec.held_out  # training proposals avoid held-out phrasings/families
+            goal = parse_task(spec.task)
+            agent, path = simulate_caption(scene, spec.solution, world.frames)  # collision-free, fits T
+            assert agent == spec.agent == goal.agent
+            assert scene.get(agent).cell not in goal.cells(scene.positions(), world.grid)  # not already done
+            v = judge.judge(renderer.render_states(path_states(scene, agent, path, world.frames)), spec.task)
+            good += v.task and v.agent and v.consistency
+    assert good / pairs >= 0.95
+    assert len(families) >= 6
+
+
+def test_proposer_rejects_satisfied_and_infeasible_tasks(world, renderer):
+    rng = np.random.default_rng(1)
+    proposal = WorldProposer(world).propose(renderer.render(random_scene(world, rng)), "x", rng)
+    assert proposal.rejected["already_satisfied"] > 0
+    assert sum(proposal.rejected.values()) > 0
+
+
+def test_proposer_skips_an_image_it_cannot_read(world):
+    blank = np.zeros((world.resolution, world.resolution, 3), np.uint8)
+    proposal = WorldProposer(world).propose(blank, "blank", np.random.default_rng(0))
+    assert proposal.specs == [] and proposal.rejected["unreadable_scene"] == 1
+
+
+def test_held_out_phrasings_only_when_asked(world, renderer):
+    rng = np.random.default_rng(2)
+    proposer = WorldProposer(world, ProposerConfig(pairs_per_image=8, include_held_out=True))
+    specs = [s for i in range(30) for s in proposer.propose(renderer.render(random_scene(world, rng)), f"h{i}", rng).specs]
+    assert any(s.held_out for s in specs) and any(not s.held_out for s in specs)

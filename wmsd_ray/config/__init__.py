@@ -1,0 +1,22 @@
+"""Typed configuration: ``load_config`` reads a YAML preset plus dotted overrides."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .loader import dump_yaml, from_dict, load, to_dict
+from .schema import CheckConfig, Config, DataConfig, JudgeConfig, ProposerConfig, WorldConfig
+
+DEFAULT_PRESET = Path(__file__).resolve().parents[2] / "configs" / "embedded.yaml"
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None) -> Config:
+    """Load ``path`` (default: configs/embedded.yaml when present) and apply overrides."""
+    if path is None and DEFAULT_PRESET.is_file():
+        path = str(DEFAULT_PRESET)
+    return load(Config, path, overrides)
+
+
+__all__ = [
+    "CheckConfig", "Config", "DataConfig", "JudgeConfig", "ProposerConfig", "WorldConfig",
+    "dump_yaml", "from_dict", "load", "load_config", "to_dict",
+]

@@ -1,0 +1,121 @@
+"""``world check``: measure the judge and the proposer against the issue's bars.
+
+Ground-truth videos must pass, mismatched pairs must fail, injected faults must be
+caught, clean and degraded; the proposer must write feasible, correct solutions.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+
+from ..config import Config
+from .benchmark import benchmark_scene_keys, load_benchmark
+from .captions import CaptionError, simulate_caption
+from .corrupt import FAULTS, degrade, inject_fault
+from .judge import WorldJudge
+from .proposer import WorldProposer
+from .render import Renderer
+from .scene import Scene, path_states, random_scene
+from .tasks import Goal, candidate_goals, parse_task
+
+BARS = {  # name -> (minimum or maximum, threshold)
+    "gt_clean.task": ("min", 0.99), "gt_clean.agent": ("min", 0.99), "gt_clean.consistency": ("min", 0.99),
+    "gt_noisy.task": ("min", 0.99), "gt_noisy.agent": ("min", 0.99), "gt_noisy.consistency": ("min", 0.99),
+    "mismatch_clean.task": ("max", 0.02), "mismatch_noisy.task": ("max", 0.02),
+    "faults_clean.caught": ("min", 0.99), "faults_noisy.caught": ("min", 0.99),
+    "proposer.feasible": ("min", 0.95), "proposer.solution_task": ("min", 0.95),
+}
+
+
+def _rates(verdicts) -> dict[str, float]:
+    n = max(1, len(verdicts))
+    return {
+        "task": sum(v.task for v in verdicts) / n,
+        "agent": sum(v.agent for v in verdicts) / n,
+        "consistency": sum(v.consistency for v in verdicts) / n,
+        "mean_task_reward": round(sum(v.task_reward for v in verdicts) / n, 3),
+    }
+
+
+def _mismatched_task(scene: Scene, agent: str, final_cell, rng: np.random.Generator) -> str:
+    """Another task for the same agent on the same scene that the video does not satisfy."""
+    final = scene.moved(agent, final_cell).positions()
+    others = [o.name for o in scene.objects if o.name != agent]
+    wrong = [g for g in candidate_goals(agent, others) if final_cell not in (g.cells(final, scene.grid) or ())]
+    g = wrong[int(rng.integers(len(wrong)))]
+    return Goal(g.agent, g.family, g.params, int(rng.integers(3))).text()
+
+
+def run_check(cfg: Config) -> dict:
+    t0 = time.time()
+    world, rng = cfg.world, np.random.default_rng(cfg.check.seed)
+    renderer, judge = Renderer(world), WorldJudge(world, cfg.judge)
+    bench = load_benchmark(world)
+    scenes = [Scene.from_json(t.scene_json) for t in bench]
+    videos, states, mismatched = [], [], []
+    for t, scene in zip(bench, scenes):
+        agent, path = simulate_caption(scene, t.solution, world.frames)
+        states.append(path_states(scene, agent, path, world.frames))
+        videos.append(renderer.render_states(states[-1]))
+        mismatched.append(_mismatched_task(scene, agent, path[-1], rng))
+    tasks = [t.task for t in bench]
+    noisy = [degrade(v, cfg.check.noise_sigma, cfg.check.blur_sigma, rng) for v in videos]
+    out: dict = {"n_tasks": len(bench)}
+    out["gt_clean"] = _rates(judge.judge_batch(videos, tasks))
+    out["gt_noisy"] = _rates(judge.judge_batch(noisy, tasks))
+    out["mismatch_clean"] = {"task": _rates(judge.judge_batch(videos, mismatched))["task"]}
+    out["mismatch_noisy"] = {"task": _rates(judge.judge_batch(noisy, mismatched))["task"]}
+    for label, noise in (("faults_clean", False), ("faults_noisy", True)):
+        caught: Counter = Counter()
+        for kind in FAULTS:
+            bad = [renderer.render_states(inject_fault(s, kind, world.colors, rng)) for s in states]
+            if noise:
+                bad = [degrade(v, cfg.check.noise_sigma, cfg.check.blur_sigma, rng) for v in bad]
+            caught[kind] = sum(not v.consistency for v in judge.judge_batch(bad, tasks)) / len(bad)
+        out[label] = {**caught, "caught": min(caught.values())}
+    out["proposer"] = check_proposer(cfg, rng)
+    failed = []
+    for name, (kind, threshold) in BARS.items():
+        section, key = name.split(".")
+        value = out[section][key]
+        if (kind == "min" and value < threshold) or (kind == "max" and value > threshold):
+            failed.append(f"{name}={value:.3f} ({'<' if kind == 'min' else '>'} {threshold})")
+    out["failed_bars"] = failed
+    out["pass"] = not failed
+    out["seconds"] = round(time.time() - t0, 2)
+    return out
+
+
+def check_proposer(cfg: Config, rng: np.random.Generator) -> dict:
+    """Propose on unseen scenes; act out each solution in the simulator and judge it."""
+    world = cfg.world
+    renderer, judge = Renderer(world), WorldJudge(world, cfg.judge)
+    proposer = WorldProposer(world, cfg.proposer)
+    exclude = benchmark_scene_keys(world)
+    pairs = feasible = success = 0
+    rejected: Counter = Counter()
+    for i in range(cfg.check.proposer_scenes):
+        scene = random_scene(world, rng, exclude)
+        proposal = proposer.propose(renderer.render(scene), f"check-{i:03d}", rng)
+        rejected.update(proposal.rejected)
+        for spec in proposal.specs:
+            pairs += 1
+            try:
+                agent, path = simulate_caption(scene, spec.solution, world.frames)
+                goal = parse_task(spec.task)
+            except (CaptionError, ValueError):
+                continue
+            start_ok = scene.get(agent).cell not in (goal.cells(scene.positions(), world.grid) or ())
+            if agent != spec.agent or not start_ok:
+                continue
+            feasible += 1
+            video = renderer.render_states(path_states(scene, agent, path, world.frames))
+            success += judge.judge(video, spec.task).task
+    return {
+        "scenes": cfg.check.proposer_scenes, "pairs": pairs,
+        "pairs_per_scene": pairs / cfg.check.proposer_scenes,
+        "feasible": feasible / max(1, pairs), "solution_task": success / max(1, pairs),
+        "unreadable_scenes": rejected.get("unreadable_scene", 0),
+    }

@@ -1,0 +1,133 @@
+"""Frames -> objects (colour, shape, cell, confidence), from pixels only.
+
+Per cell: the mean colour of the core (pixels both shapes cover) picks the nearest
+palette colour or the background; then the pixels are unmixed against that colour,
+alpha = <x - bg, col - bg> / |col - bg|^2, and a matched filter on the difference of
+templates (square / circle, each seen through several blurs) is fitted by least squares.
+Unmixing is linear, so blur only reshapes the alpha map the way the blurred templates
+expect, and Gaussian noise averages out: no errors were seen in 1,800 frames per
+setting up to blur sigma 1.6 px with noise sigma 0.15 (tests and ``world check``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import WorldConfig
+from .render import BACKGROUND, PALETTE, shape_masks
+from .scene import Cell
+
+
+@dataclass(frozen=True)
+class Detection:
+    color: str
+    shape: str
+    row: int
+    col: int
+    confidence: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.color} {self.shape}"
+
+    @property
+    def cell(self) -> Cell:
+        return (self.row, self.col)
+
+
+def _gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur over the two spatial axes of (..., H, W) with edge padding."""
+    radius = max(1, int(round(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    k /= k.sum()
+    out = img
+    for axis in (-2, -1):
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="edge")
+        out = sum(w * np.take(padded, np.arange(i, i + out.shape[axis]), axis=axis) for i, w in enumerate(k))
+    return out
+
+
+def _margin(best_err: float, other_err: float) -> float:
+    """0 when the runner-up fits as well as the winner, 1 when it fits 3x worse or more."""
+    return float(min(1.0, (other_err - best_err) / (other_err + best_err + 1e-9) * 2.0))
+
+
+class Perception:
+    """Detects the objects of a WorldTasks-mini frame. Stateless after construction."""
+
+    PRESENCE_ALPHA = 0.3  # core must be at least this much of the object colour
+    BLUR_LEVELS = (0.0, 0.4, 0.7, 1.0, 1.3, 1.6)
+
+    def __init__(self, cfg: WorldConfig):
+        self.cfg = cfg
+        c = cfg.cell
+        masks = shape_masks(c)
+        self.core = (np.minimum(masks["square"], masks["circle"]) >= 0.999).astype(np.float32)
+        self.colors = list(cfg.colors)
+        self.bg = np.array(BACKGROUND, np.float32)
+        self.palette = np.array([PALETTE[n] for n in self.colors], np.float32)  # (K, 3)
+        self.dirs = self.palette - self.bg  # unmixing directions
+        self.dir_norm2 = (self.dirs**2).sum(-1)
+        # Shape templates seen through a range of blurs (sharp renders to soft samples):
+        # the template nearest (least squares) to the cell's alpha map names the shape.
+        self.shape_names = ("square", "circle")
+        bank, owner = [], []
+        for si, name in enumerate(self.shape_names):
+            for sigma in self.BLUR_LEVELS:
+                t = masks[name] if sigma == 0 else _gaussian_blur(np.pad(masks[name], c), sigma)[c:-c, c:-c]
+                bank.append(t)
+                owner.append(si)
+        self.templates = np.stack(bank).astype(np.float32)  # (M, c, c)
+        self.template_shape = np.array(owner)
+
+    def _cells(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) -> (N, G, G, c, c, 3) float32 in [0, 1]."""
+        x = frames.astype(np.float32)
+        if frames.dtype == np.uint8:
+            x /= 255.0
+        n, g, c = x.shape[0], self.cfg.grid, self.cfg.cell
+        return x.reshape(n, g, c, g, c, 3).transpose(0, 1, 3, 2, 4, 5)
+
+    def detect(self, frames: np.ndarray) -> list[list[Detection]]:
+        """Detections per frame for (N, H, W, 3) or a single (H, W, 3) frame batch."""
+        if frames.ndim == 3:
+            frames = frames[None]
+        res = self.cfg.resolution
+        if frames.ndim != 4 or frames.shape[1:] != (res, res, 3):
+            raise ValueError(f"expected frames of shape (N, {res}, {res}, 3), got {frames.shape}")
+        cells = self._cells(frames)
+        core_mean = (cells * self.core[..., None]).sum((3, 4)) / self.core.sum()  # (N,G,G,3)
+        # Colour: which background->colour line explains the core best (blur only slides
+        # a pixel along that line, towards the background).
+        v = core_mean - self.bg
+        alpha_k = (v[..., None, :] * self.dirs).sum(-1) / self.dir_norm2  # (N,G,G,K)
+        resid = ((v[..., None, :] - alpha_k[..., None] * self.dirs) ** 2).sum(-1)
+        resid = np.where(alpha_k > 0, resid, (v**2).sum(-1)[..., None])
+        order = np.argsort(resid, axis=-1)
+        k = order[..., 0]
+        alpha_core = np.take_along_axis(alpha_k, k[..., None], -1)[..., 0]
+        present = alpha_core >= self.PRESENCE_ALPHA
+        out: list[list[Detection]] = [[] for _ in range(frames.shape[0])]
+        for n, r, c in zip(*np.nonzero(present)):
+            ki = int(k[n, r, c])
+            alpha = ((cells[n, r, c] - self.bg) * self.dirs[ki]).sum(-1) / self.dir_norm2[ki]
+            err = ((self.templates - alpha) ** 2).sum((1, 2))
+            shape_err = np.array([err[self.template_shape == i].min() for i in range(2)])
+            shape = self.shape_names[int(shape_err.argmin())]
+            conf_shape = _margin(shape_err.min(), shape_err.max())
+            conf_color = _margin(resid[n, r, c, order[n, r, c, 0]], resid[n, r, c, order[n, r, c, 1]])
+            conf_present = min(1.0, float(alpha_core[n, r, c] - self.PRESENCE_ALPHA) / (1 - self.PRESENCE_ALPHA) * 2)
+            conf = max(0.0, min(conf_color, conf_shape, conf_present))
+            out[n].append(Detection(self.colors[ki], shape, int(r), int(c), round(conf, 4)))
+        return out
+
+
+def positions_of(detections: list[Detection]) -> dict[str, list[Cell]]:
+    """Name -> every cell where that identity was seen (more than one = duplicate)."""
+    pos: dict[str, list[Cell]] = {}
+    for d in detections:
+        pos.setdefault(d.name, []).append(d.cell)
+    return pos
