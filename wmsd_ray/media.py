@@ -104,3 +104,8 @@ def grid_of(videos: list[np.ndarray], cols: int, pad: int = 1) -> np.ndarray:
         y, x = pad + r * (h + pad), pad + c * (w + pad)
         out[:, y:y + h, x:x + w] = v
     return out
+
+
+def filmstrip(video: np.ndarray, pad: int = 2) -> np.ndarray:
+    """All frames of a (T, H, W, 3) video side by side, white gaps between them."""
+    return grid_of([f[None] for f in video], cols=len(video), pad=pad)[0]

@@ -11,7 +11,7 @@ import numpy as np
 from ..cli_util import exits_cleanly_on_user_error
 from ..config import load_config
 from ..errors import InputError
-from ..media import read_image, read_video, write_gif, write_mp4, write_png
+from ..media import filmstrip, read_image, read_video, write_gif, write_png
 from ..records import TaskSpec, write_parquet
 
 
@@ -76,9 +76,11 @@ def cmd_sample(cfg, args) -> int:
         lines += [f"## scene{i}", f"![scene{i}](scene{i}.png)", ""]
         for spec in proposer.propose(image, f"sample{i}", rng).specs[:3]:
             agent, path = simulate_caption(scene, spec.solution, cfg.world.frames)
-            name = f"{spec.task_id}.gif"
-            write_gif(out / name, renderer.render_path(scene, agent, path))
-            lines += [f"- `{spec.task}` ({spec.family})", f"  - solution: {spec.solution}", f"  - ![{name}]({name})"]
+            video = renderer.render_path(scene, agent, path)
+            write_gif(out / f"{spec.task_id}.gif", video)
+            write_png(out / f"{spec.task_id}.png", filmstrip(video), scale=4)
+            lines += [f"- `{spec.task}` ({spec.family})", f"  - solution: {spec.solution}",
+                      f"  - ![{spec.task_id}]({spec.task_id}.png) ([gif]({spec.task_id}.gif))"]
         lines.append("")
     (out / "index.md").write_text("\n".join(lines))
     print(f"wrote {args.n} scenes with tasks and solution GIFs to {out}/index.md")

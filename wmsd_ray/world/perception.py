@@ -110,18 +110,23 @@ class Perception:
         k = order[..., 0]
         alpha_core = np.take_along_axis(alpha_k, k[..., None], -1)[..., 0]
         present = alpha_core >= self.PRESENCE_ALPHA
+        n_i, r_i, c_i = np.nonzero(present)
+        ki = k[n_i, r_i, c_i]
+        # Shape: unmix every detected cell against its colour, fit all templates at once.
+        alpha = ((cells[n_i, r_i, c_i] - self.bg) * self.dirs[ki][:, None, None, :]).sum(-1)
+        alpha /= self.dir_norm2[ki][:, None, None]
+        err = ((self.templates[None] - alpha[:, None]) ** 2).sum((2, 3))  # (P, M)
+        shape_err = np.stack([err[:, self.template_shape == i].min(1) for i in range(2)], 1)  # (P, 2)
+        col_err = np.take_along_axis(resid[n_i, r_i, c_i], order[n_i, r_i, c_i, :2], -1)  # (P, 2) best, runner-up
+        a_core = alpha_core[n_i, r_i, c_i]
         out: list[list[Detection]] = [[] for _ in range(frames.shape[0])]
-        for n, r, c in zip(*np.nonzero(present)):
-            ki = int(k[n, r, c])
-            alpha = ((cells[n, r, c] - self.bg) * self.dirs[ki]).sum(-1) / self.dir_norm2[ki]
-            err = ((self.templates - alpha) ** 2).sum((1, 2))
-            shape_err = np.array([err[self.template_shape == i].min() for i in range(2)])
-            shape = self.shape_names[int(shape_err.argmin())]
-            conf_shape = _margin(shape_err.min(), shape_err.max())
-            conf_color = _margin(resid[n, r, c, order[n, r, c, 0]], resid[n, r, c, order[n, r, c, 1]])
-            conf_present = min(1.0, float(alpha_core[n, r, c] - self.PRESENCE_ALPHA) / (1 - self.PRESENCE_ALPHA) * 2)
+        for j in range(len(n_i)):
+            conf_shape = _margin(shape_err[j].min(), shape_err[j].max())
+            conf_color = _margin(col_err[j, 0], col_err[j, 1])
+            conf_present = min(1.0, float(a_core[j] - self.PRESENCE_ALPHA) / (1 - self.PRESENCE_ALPHA) * 2)
             conf = max(0.0, min(conf_color, conf_shape, conf_present))
-            out[n].append(Detection(self.colors[ki], shape, int(r), int(c), round(conf, 4)))
+            out[n_i[j]].append(Detection(self.colors[ki[j]], self.shape_names[int(shape_err[j].argmin())],
+                                         int(r_i[j]), int(c_i[j]), round(conf, 4)))
         return out
 
 
