@@ -41,3 +41,24 @@ def test_other_grid_and_resolution():
 def test_wrong_frame_shape_is_refused(world):
     with pytest.raises(ValueError, match="expected frames of shape"):
         Perception(world).detect(np.zeros((2, 16, 16, 3), np.uint8))
+
+
+@pytest.mark.parametrize("gain, cast", [(0.85, (0, 0, 0)), (1.15, (0, 0, 0)), (1.0, (20, 0, 0)), (1.0, (0, 0, 30))])
+def test_exposure_and_colour_cast_drift(world, gain, cast):
+    """Generated frames drift in exposure and white balance; the background estimate absorbs it."""
+    rng = np.random.default_rng(3)
+    renderer, perception = Renderer(world), Perception(world)
+    scenes = [random_scene(world, rng) for _ in range(300)]
+    frames = np.stack([renderer.render(s) for s in scenes]).astype(np.float32) * gain + np.array(cast, np.float32)
+    frames = degrade(np.clip(frames, 0, 255).astype(np.uint8), 0.1, 1.0, rng)
+    for s, ds in zip(scenes, perception.detect(frames)):
+        assert sorted((o.name, o.cell) for o in s.objects) == sorted((d.name, d.cell) for d in ds)
+
+
+def test_one_pixel_misregistration(world):
+    rng = np.random.default_rng(4)
+    renderer, perception = Renderer(world), Perception(world)
+    scenes = [random_scene(world, rng) for _ in range(300)]
+    frames = degrade(np.roll(np.stack([renderer.render(s) for s in scenes]), (1, 1), axis=(1, 2)), 0.1, 1.0, rng)
+    for s, ds in zip(scenes, perception.detect(frames)):
+        assert sorted((o.name, o.cell) for o in s.objects) == sorted((d.name, d.cell) for d in ds)
