@@ -20,24 +20,14 @@ import numpy as np
 
 from ..config import WorldConfig
 from .render import BACKGROUND, PALETTE, shape_masks
-from .scene import Cell
+from .scene import Cell, WorldObject
 
 
 @dataclass(frozen=True)
-class Detection:
-    color: str
-    shape: str
-    row: int
-    col: int
+class Detection(WorldObject):
+    """An object as seen in pixels, with how sure perception is of it (0..1)."""
+
     confidence: float
-
-    @property
-    def name(self) -> str:
-        return f"{self.color} {self.shape}"
-
-    @property
-    def cell(self) -> Cell:
-        return (self.row, self.col)
 
 
 def _gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:

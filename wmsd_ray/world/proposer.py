@@ -99,7 +99,7 @@ class WorldProposer:
         names = [d.name for d in dets]
         if len(dets) < 2 or len(set(names)) != len(names):
             return None
-        return Scene(self.world.grid, tuple(WorldObject(d.color, d.shape, d.row, d.col) for d in dets))
+        return Scene(self.world.grid, tuple(WorldObject(d.color, d.shape, d.row, d.col) for d in dets))  # drop confidences
 
     def propose(self, image: np.ndarray, scene_id: str, rng: np.random.Generator) -> Proposal:
         scene = self.perceive(image)
