@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .perception import _gaussian_blur
+from .perception import gaussian_blur
 from .scene import Scene, WorldObject
 
 FAULTS = ("delete", "duplicate", "recolour", "reshape", "teleport")
@@ -17,7 +17,7 @@ def degrade(frames: np.ndarray, noise_sigma: float, blur_sigma: float, rng: np.r
     """Gaussian blur (sigma in px) then Gaussian pixel noise (sigma in [0, 1] units), as uint8."""
     x = frames.astype(np.float32) / 255.0
     if blur_sigma > 0:
-        x = _gaussian_blur(np.moveaxis(x, -1, -3), blur_sigma)
+        x = gaussian_blur(np.moveaxis(x, -1, -3), blur_sigma)
         x = np.moveaxis(x, -3, -1)
     if noise_sigma > 0:
         x = x + rng.normal(0.0, noise_sigma, x.shape)
