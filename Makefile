@@ -1,5 +1,6 @@
 # The two commands a newcomer needs:  make run   and   make test
-PYTHON ?= python3.11
+# Python 3.11 where present (the local CPU torch wheel is built for it), else python3.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/python -m pip -q --disable-pip-version-check
