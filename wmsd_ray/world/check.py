@@ -65,8 +65,9 @@ def run_check(cfg: Config) -> dict:
     out: dict = {"n_tasks": len(bench)}
     out["gt_clean"] = _rates(judge.judge_batch(videos, tasks))
     out["gt_noisy"] = _rates(judge.judge_batch(noisy, tasks))
-    out["mismatch_clean"] = {"task": _rates(judge.judge_batch(videos, mismatched))["task"]}
-    out["mismatch_noisy"] = {"task": _rates(judge.judge_batch(noisy, mismatched))["task"]}
+    for label, vids in (("mismatch_clean", videos), ("mismatch_noisy", noisy)):
+        rates = _rates(judge.judge_batch(vids, mismatched))
+        out[label] = {"task": rates["task"], "mean_task_reward": rates["mean_task_reward"]}
     for label, noise in (("faults_clean", False), ("faults_noisy", True)):
         caught: Counter = Counter()
         for kind in FAULTS:
