@@ -49,3 +49,24 @@ def test_held_out_phrasings_only_when_asked(world, renderer):
     proposer = WorldProposer(world, ProposerConfig(pairs_per_image=8, include_held_out=True))
     specs = [s for i in range(30) for s in proposer.propose(renderer.render(random_scene(world, rng)), f"h{i}", rng).specs]
     assert any(s.held_out for s in specs) and any(not s.held_out for s in specs)
+
+
+def test_verify_spec_names_what_is_wrong(world, renderer, judge):
+    from wmsd_ray.records import TaskSpec
+    from wmsd_ray.world.scene import Scene, WorldObject
+    from wmsd_ray.world.verify import verify_spec
+
+    scene = Scene(4, (WorldObject("red", "circle", 0, 0), WorldObject("blue", "square", 0, 2), WorldObject("green", "circle", 3, 3)))
+    image = renderer.render(scene)
+
+    def spec(task, solution, agent="red circle"):
+        return TaskSpec("t", "s", image, agent, task, solution, "corner", 0, False)
+
+    down3 = "The red circle slides three cells down, and stops in the bottom-left corner. Nothing else moves."
+    assert verify_spec(scene, spec("[red circle]: go to the bottom-left corner", down3), world, renderer, judge) == ""
+    right3 = "The red circle slides three cells right, and stops. Nothing else moves."  # through the blue square
+    assert verify_spec(scene, spec("[red circle]: go to the top-right corner", right3), world, renderer, judge) == "solution_not_actable"
+    assert verify_spec(scene, spec("[red circle]: touch the left edge", down3), world, renderer, judge) == "already_satisfied"
+    assert verify_spec(scene, spec("[red circle]: go to the top-right corner", down3), world, renderer, judge) == "solution_judged_wrong"
+    assert verify_spec(scene, spec("[red circle]: go to the moon", down3), world, renderer, judge) == "task_unreadable"
+    assert verify_spec(scene, spec("[green circle]: go to the bottom-left corner", down3, "green circle"), world, renderer, judge) == "wrong_agent"

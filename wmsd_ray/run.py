@@ -23,9 +23,9 @@ from .config import Config, dump_yaml, load_config
 from .errors import ConfigError
 from .records import TaskSpec, write_parquet
 from .world.benchmark import benchmark_scene_keys
-from .world.captions import CaptionError, simulate_caption
 from .world.render import Renderer
 from .world.scene import random_scene
+from .world.verify import verify_spec
 
 
 def _run_dir(cfg: Config) -> Path:
@@ -46,28 +46,21 @@ def world_stage(cfg: Config, run_dir: Path) -> dict:
     exclude = benchmark_scene_keys(world)
     specs: list[TaskSpec] = []
     rejected: Counter = Counter()
-    verified = 0
     for i in tqdm(range(cfg.data.train_scenes), desc="world: propose", unit="scene", file=sys.stdout):
         scene = random_scene(world, rng, exclude)
         proposal = proposer.propose(renderer.render(scene), f"train-{i:04d}", rng)
         rejected.update(proposal.rejected)
         for spec in proposal.specs:
             # The simulator acts the detailed solution out; the judge confirms it solves the task.
-            try:
-                agent, path = simulate_caption(scene, spec.solution, world.frames)
-            except CaptionError:
-                rejected["solution_not_actable"] += 1
-                continue
-            verdict = judge.judge(renderer.render_path(scene, agent, path), spec.task)
-            if verdict.task and verdict.agent and verdict.consistency:
-                verified += 1
-                specs.append(spec)
+            why = verify_spec(scene, spec, world, renderer, judge)
+            if why:
+                rejected[why] += 1
             else:
-                rejected["solution_judged_wrong"] += 1
+                specs.append(spec)
     write_parquet(run_dir / "tasks.parquet", specs, TaskSpec)
     families = Counter(s.family for s in specs)
     return {
-        "scenes": cfg.data.train_scenes, "pairs": len(specs), "verified": verified,
+        "scenes": cfg.data.train_scenes, "pairs": len(specs),
         "families": dict(sorted(families.items())), "rejected": dict(sorted(rejected.items())),
     }
 

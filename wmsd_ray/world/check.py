@@ -12,13 +12,14 @@ import numpy as np
 
 from ..config import Config
 from .benchmark import benchmark_scene_keys, load_benchmark
-from .captions import CaptionError, simulate_caption
+from .captions import simulate_caption
 from .corrupt import FAULTS, degrade, inject_fault
 from .judge import WorldJudge
 from .proposer import WorldProposer
 from .render import Renderer
 from .scene import Scene, path_states, random_scene
-from .tasks import Goal, candidate_goals, parse_task
+from .tasks import Goal, candidate_goals
+from .verify import INFEASIBLE, verify_spec
 
 BARS = {  # name -> (minimum or maximum, threshold)
     "gt_clean.task": ("min", 0.99), "gt_clean.agent": ("min", 0.99), "gt_clean.consistency": ("min", 0.99),
@@ -76,7 +77,7 @@ def run_check(cfg: Config) -> dict:
                 bad = [degrade(v, cfg.check.noise_sigma, cfg.check.blur_sigma, rng) for v in bad]
             caught[kind] = sum(not v.consistency for v in judge.judge_batch(bad, tasks)) / len(bad)
         out[label] = {**caught, "caught": min(caught.values())}
-    out["proposer"] = check_proposer(cfg, rng)
+    out["proposer"] = check_proposer(cfg, rng, renderer, judge)
     failed = []
     for name, (kind, threshold) in BARS.items():
         section, key = name.split(".")
@@ -89,34 +90,23 @@ def run_check(cfg: Config) -> dict:
     return out
 
 
-def check_proposer(cfg: Config, rng: np.random.Generator) -> dict:
+def check_proposer(cfg: Config, rng: np.random.Generator, renderer: Renderer, judge: WorldJudge) -> dict:
     """Propose on unseen scenes; act out each solution in the simulator and judge it."""
     world = cfg.world
-    renderer, judge = Renderer(world), WorldJudge(world, cfg.judge)
     proposer = WorldProposer(world, cfg.proposer)
     exclude = benchmark_scene_keys(world)
-    pairs = feasible = success = 0
-    rejected: Counter = Counter()
+    reasons: Counter = Counter()
+    unreadable = 0
     for i in range(cfg.check.proposer_scenes):
         scene = random_scene(world, rng, exclude)
         proposal = proposer.propose(renderer.render(scene), f"check-{i:03d}", rng)
-        rejected.update(proposal.rejected)
-        for spec in proposal.specs:
-            pairs += 1
-            try:
-                agent, path = simulate_caption(scene, spec.solution, world.frames)
-                goal = parse_task(spec.task)
-            except (CaptionError, ValueError):
-                continue
-            start_ok = scene.get(agent).cell not in (goal.cells(scene.positions(), world.grid) or ())
-            if agent != spec.agent or not start_ok:
-                continue
-            feasible += 1
-            video = renderer.render_states(path_states(scene, agent, path, world.frames))
-            success += judge.judge(video, spec.task).task
+        unreadable += proposal.rejected.get("unreadable_scene", 0)
+        reasons.update(verify_spec(scene, spec, world, renderer, judge) for spec in proposal.specs)
+    pairs = sum(reasons.values())
     return {
         "scenes": cfg.check.proposer_scenes, "pairs": pairs,
         "pairs_per_scene": pairs / cfg.check.proposer_scenes,
-        "feasible": feasible / max(1, pairs), "solution_task": success / max(1, pairs),
-        "unreadable_scenes": rejected.get("unreadable_scene", 0),
+        "feasible": (pairs - sum(reasons[r] for r in INFEASIBLE)) / max(1, pairs),
+        "solution_task": reasons[""] / max(1, pairs),
+        "unreadable_scenes": unreadable,
     }
