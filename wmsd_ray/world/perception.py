@@ -78,11 +78,8 @@ class Perception:
         self.templates = np.stack(bank).astype(np.float32)  # (M, c, c)
         self.template_shape = np.array(owner)
 
-    def _cells(self, frames: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) -> (N, G, G, c, c, 3) float32 in [0, 1]."""
-        x = frames.astype(np.float32)
-        if frames.dtype == np.uint8:
-            x /= 255.0
+    def _cells(self, x: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) float -> (N, G, G, c, c, 3) view, one tile per cell."""
         n, g, c = x.shape[0], self.cfg.grid, self.cfg.cell
         return x.reshape(n, g, c, g, c, 3).transpose(0, 1, 3, 2, 4, 5)
 
@@ -93,13 +90,14 @@ class Perception:
         res = self.cfg.resolution
         if frames.ndim != 4 or frames.shape[1:] != (res, res, 3):
             raise ValueError(f"expected frames of shape (N, {res}, {res}, 3), got {frames.shape}")
-        cells = self._cells(frames)
+        x = frames.astype(np.float32)
+        if frames.dtype == np.uint8:
+            x /= 255.0
+        cells = self._cells(x)
         core_mean = (cells * self.core[..., None]).sum((3, 4)) / self.core.sum()  # (N,G,G,3)
         # The background is most of every frame: its per-frame median absorbs exposure
         # and colour-cast drift of generated frames; colours shift by the same offset.
-        bg = np.median(frames.reshape(len(frames), -1, 3).astype(np.float32), axis=1)
-        if frames.dtype == np.uint8:
-            bg /= 255.0
+        bg = np.median(x.reshape(len(x), -1, 3), axis=1)
         shift = (bg - self.bg)[:, None, None, :]  # (N,1,1,3)
         # Colour: which background->colour line explains the core best (blur only slides
         # a pixel along that line, towards the background).
@@ -114,8 +112,8 @@ class Perception:
         n_i, r_i, c_i = np.nonzero(present)
         ki = k[n_i, r_i, c_i]
         # Shape: unmix every detected cell against its colour, fit all templates at once.
-        x = cells[n_i, r_i, c_i] - (self.bg + shift[n_i, 0, 0])[:, None, None, :]
-        alpha = (x * self.dirs[ki][:, None, None, :]).sum(-1) / self.dir_norm2[ki][:, None, None]
+        tiles = cells[n_i, r_i, c_i] - (self.bg + shift[n_i, 0, 0])[:, None, None, :]
+        alpha = (tiles * self.dirs[ki][:, None, None, :]).sum(-1) / self.dir_norm2[ki][:, None, None]
         err = ((self.templates[None] - alpha[:, None]) ** 2).sum((2, 3))  # (P, M)
         shape_err = np.stack([err[:, self.template_shape == i].min(1) for i in range(2)], 1)  # (P, 2)
         col_err = np.take_along_axis(resid[n_i, r_i, c_i], order[n_i, r_i, c_i, :2], -1)  # (P, 2) best, runner-up
