@@ -29,3 +29,30 @@ def judge(cfg) -> WorldJudge:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+TINY_MODEL = ["model.checkpoint=", "model.layers=2", "model.heads=2", "model.head_dim=16", "model.ffn_dim=64",
+              "model.sample_steps=4"]
+
+
+@pytest.fixture(scope="session")
+def text_encoder():
+    """The real pretrained MiniLM, loaded once per session."""
+    from wmsd_ray.models import TextEncoder
+
+    return TextEncoder("minilm", 48)
+
+
+@pytest.fixture(scope="session")
+def corpus_batch(world):
+    """Four captioned corpus videos: (frames (4, T, H, W, 3), captions)."""
+    from itertools import islice
+
+    from wmsd_ray.world.corpus import iter_corpus
+
+    items = list(islice(iter_corpus(world, 0), 4))
+    return np.stack([v.frames for v in items]), [v.caption for v in items]
+
+
+def tiny_config(*overrides: str) -> Config:
+    return load_config(None, TINY_MODEL + list(overrides))

@@ -29,6 +29,13 @@ def test_dotted_overrides_are_typed():
     ("proposer.backend=gpt", "proposer.backend must be one of"),
     ("check.noise_sigma=loud", "check.noise_sigma must be a float"),
     ("world", "must look like key.path=value"),
+    ("model.backbone=sora", "model.backbone must be one of ['wan', 'ltx2', 'hunyuan15']"),
+    ("model.lora.rank=0", "model.lora.rank must be >= 1"),
+    ("model.lora.rnak=4", "unknown config key 'model.lora.rnak'"),
+    ("model.prediction=eps", "model.prediction must be 'x0' or 'velocity'"),
+    ("sampling.eta=-1", "sampling.eta must be >= 0"),
+    ("eval.prompt=caption", "eval.prompt must be 'solution' or 'task'"),
+    ("judge.backend=vllm", "judge.backend=vllm needs judge.vlm.model"),
 ])
 def test_bad_config_names_the_key(override, fragment):
     with pytest.raises(ConfigError) as err:

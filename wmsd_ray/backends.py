@@ -8,14 +8,52 @@ from __future__ import annotations
 from typing import Callable
 
 from .config import Config
+from .config.schema import VLMConfig
 from .world.judge import Judge, WorldJudge
 from .world.proposer import Proposer, WorldProposer
 
+
+
+def make_vlm(backend: str, vc: VLMConfig):
+    """The VLM behind a role; imports are lazy so the world backends need none of them."""
+    if backend == "transformers":
+        from .vlm.transformers_backend import TransformersVLM
+
+        return TransformersVLM(vc.model, vc.device, vc.dtype)
+    if backend == "http":
+        from .vlm.http_backend import OpenAIVLM
+
+        return OpenAIVLM.from_config(vc)
+    if backend == "vllm":
+        from .vlm.vllm_backend import VLLMVLM
+
+        return VLLMVLM(vc.model, vc.gpu_memory_utilization)
+    raise ValueError(f"unknown VLM backend {backend!r}")
+
+
+def _vlm_proposer(backend: str) -> Callable[[Config], Proposer]:
+    def build(cfg: Config) -> Proposer:
+        from .vlm.roles import VLMProposer
+
+        return VLMProposer(make_vlm(backend, cfg.proposer.vlm), cfg, source=backend)
+    return build
+
+
+def _vlm_judge(backend: str) -> Callable[[Config], Judge]:
+    def build(cfg: Config) -> Judge:
+        from .vlm.roles import VLMJudge
+
+        return VLMJudge(make_vlm(backend, cfg.judge.vlm), cfg, source=backend)
+    return build
+
+
 PROPOSERS: dict[str, Callable[[Config], Proposer]] = {
     "world": lambda cfg: WorldProposer(cfg.world, cfg.proposer),
+    **{b: _vlm_proposer(b) for b in ("transformers", "vllm", "http")},
 }
 JUDGES: dict[str, Callable[[Config], Judge]] = {
     "world": lambda cfg: WorldJudge(cfg.world, cfg.judge),
+    **{b: _vlm_judge(b) for b in ("transformers", "vllm", "http")},
 }
 
 

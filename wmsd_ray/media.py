@@ -31,6 +31,18 @@ def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
     return frames.repeat(factor, axis=-3).repeat(factor, axis=-2) if factor > 1 else frames
 
 
+def to_resolution(frames: np.ndarray, res: int) -> np.ndarray:
+    """Undo an integer enlargement (our GIF/MP4 exports) by block means, which also averages out codec noise."""
+    h, w = frames.shape[-3:-1]
+    if h != w or h % res:
+        raise InputError(f"video is {w}x{h} px; expected a square multiple of {res} px")
+    k = h // res
+    if k == 1:
+        return frames
+    blocks = frames.reshape(*frames.shape[:-3], res, k, res, k, 3).astype(np.float32)
+    return blocks.mean(axis=(-4, -2)).round().astype(np.uint8)
+
+
 def _atomic_target(path: str | os.PathLike) -> tuple[Path, Path]:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .backends import make_judge, make_proposer
-from .cli_util import exits_cleanly_on_user_error
+from .cli_util import config_parser, exits_cleanly_on_user_error
 from .config import Config, dump_yaml, load_config
 from .errors import ConfigError
 from .records import TaskSpec, write_parquet
@@ -66,9 +66,7 @@ def world_stage(cfg: Config, run_dir: Path) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m wmsd_ray.run", description=__doc__)
-    ap.add_argument("--config", help="YAML preset (default: configs/embedded.yaml)")
-    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. world.grid=5 seed=3")
+    ap = config_parser("python -m wmsd_ray.run", __doc__, "world.grid=5 seed=3")
     return ap
 
 

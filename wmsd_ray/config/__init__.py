@@ -4,7 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .loader import dump_yaml, from_dict, load, to_dict
-from .schema import CheckConfig, Config, DataConfig, JudgeConfig, ProposerConfig, WorldConfig
+from .schema import (
+    CheckConfig, Config, DataConfig, EvalConfig, JudgeConfig, LoraConfig, ModelConfig, PretrainConfig,
+    ProposerConfig, SamplingConfig, WorldConfig,
+)
 
 DEFAULT_PRESET = Path(__file__).resolve().parents[2] / "configs" / "embedded.yaml"
 
@@ -17,6 +20,7 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
 
 
 __all__ = [
-    "CheckConfig", "Config", "DataConfig", "JudgeConfig", "ProposerConfig", "WorldConfig",
+    "CheckConfig", "Config", "DataConfig", "EvalConfig", "JudgeConfig", "LoraConfig", "ModelConfig",
+    "PretrainConfig", "ProposerConfig", "SamplingConfig", "WorldConfig",
     "dump_yaml", "from_dict", "load", "load_config", "to_dict",
 ]

@@ -1,6 +1,6 @@
 """The typed config tree. One dataclass per section; ``validate`` says what is allowed.
 
-Later stages (models, samplers, learner) add their own sections here.
+Later stages (learner, actors) add their own sections here.
 """
 from __future__ import annotations
 
@@ -68,28 +68,65 @@ class WorldConfig:
         return self.resolution // self.grid
 
 
+ROLE_BACKENDS = ("world", "transformers", "vllm", "http")
+
+
+@dataclass
+class VLMConfig:
+    """A VLM behind a proposer or judge. ``model``: a local path or hub id (transformers, vLLM),
+    or the served model name (http). HTTP keys apply to any OpenAI-compatible endpoint."""
+
+    model: str = ""
+    device: str = "cpu"
+    dtype: str = "float32"
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    max_attempts: int = 3
+    frames: int = 8
+    text_reward: float = 2.0
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
+    retries: int = 2
+    concurrency: int = 4
+    gpu_memory_utilization: float = 0.5
+
+    def validate(self) -> None:
+        _require(self.max_attempts >= 1, "vlm.max_attempts must be >= 1")
+        _require(self.frames >= 1, "vlm.frames must be >= 1")
+        _require(self.timeout_s > 0, "vlm.timeout_s must be > 0")
+        _require(self.retries >= 0 and self.concurrency >= 1, "vlm.retries must be >= 0 and vlm.concurrency >= 1")
+
+
+def _check_backend(role: str, backend: str, vlm: VLMConfig) -> None:
+    _require(backend in ROLE_BACKENDS, f"{role}.backend must be one of {list(ROLE_BACKENDS)}, got {backend!r}")
+    _require(backend == "world" or bool(vlm.model), f"{role}.backend={backend} needs {role}.vlm.model")
+
+
 @dataclass
 class ProposerConfig:
-    """Who writes tasks: ``world`` (pixel perception + planner) or a VLM backend (later)."""
+    """Who writes tasks: ``world`` (pixel perception + planner) or a VLM backend."""
 
     backend: str = "world"
     pairs_per_image: int = 8
     include_held_out: bool = False
+    vlm: VLMConfig = field(default_factory=VLMConfig)
 
     def validate(self) -> None:
-        _require(self.backend in ("world",), f"proposer.backend must be one of ['world'], got {self.backend!r}")
+        _check_backend("proposer", self.backend, self.vlm)
         _require(self.pairs_per_image >= 1, f"proposer.pairs_per_image must be >= 1, got {self.pairs_per_image}")
 
 
 @dataclass
 class JudgeConfig:
-    """Who scores videos: ``world`` (pixel perception) or a VLM backend (later)."""
+    """Who scores videos: ``world`` (pixel perception) or a VLM backend."""
 
     backend: str = "world"
     p_min: float = 0.01
+    vlm: VLMConfig = field(default_factory=VLMConfig)
 
     def validate(self) -> None:
-        _require(self.backend in ("world",), f"judge.backend must be one of ['world'], got {self.backend!r}")
+        _check_backend("judge", self.backend, self.vlm)
         _require(0.0 < self.p_min < 0.5, f"judge.p_min must be in (0, 0.5), got {self.p_min}")
 
 
@@ -119,6 +156,117 @@ class CheckConfig:
         _require(self.proposer_scenes >= 1, "check.proposer_scenes must be >= 1")
 
 
+BACKBONE_NAMES = ("wan", "ltx2", "hunyuan15")
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+@dataclass
+class LoraConfig:
+    """The Executor's adapter: peft LoRA on attention projections (teacher = adapter off)."""
+
+    rank: int = 8
+    alpha: float = 8.0
+    targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+
+    def validate(self) -> None:
+        _require(self.rank >= 1, f"model.lora.rank must be >= 1, got {self.rank}")
+        _require(self.alpha > 0, f"model.lora.alpha must be > 0, got {self.alpha}")
+        _require(bool(self.targets), "model.lora.targets must name at least one module")
+
+
+@dataclass
+class ModelConfig:
+    """The video backbone. ``checkpoint``: ``packaged`` (the shipped Demonstrator), a folder, or
+    empty = random init from the tiny shape below.
+
+    ``hub`` loads a real diffusers checkpoint (path or hub id) on a cluster; the tiny
+    shape keys are then ignored. ``prediction`` is what the network outputs: ``x0``
+    (the embedded model; decisive at this size) or ``velocity`` (real checkpoints).
+    """
+
+    backbone: str = "wan"
+    checkpoint: str = "packaged"
+    hub: str = ""
+    text_encoder: str = "minilm"
+    prediction: str = "x0"
+    layers: int = 6
+    heads: int = 4
+    head_dim: int = 32
+    ffn_dim: int = 512
+    patch: int = 8
+    max_text_tokens: int = 48
+    timestep_shift: float = 5.0
+    sample_steps: int = 16
+    lora: LoraConfig = field(default_factory=LoraConfig)
+
+    def validate(self) -> None:
+        _require(self.backbone in BACKBONE_NAMES,
+                 f"model.backbone must be one of {list(BACKBONE_NAMES)}, got {self.backbone!r}")
+        _require(self.prediction in ("x0", "velocity"),
+                 f"model.prediction must be 'x0' or 'velocity', got {self.prediction!r}")
+        for key in ("layers", "heads", "head_dim", "ffn_dim", "patch", "max_text_tokens", "sample_steps"):
+            _require(getattr(self, key) >= 1, f"model.{key} must be >= 1, got {getattr(self, key)}")
+        _require(self.timestep_shift > 0, f"model.timestep_shift must be > 0, got {self.timestep_shift}")
+
+
+@dataclass
+class SamplingConfig:
+    """Rollouts: Flow-GRPO SDE noise level ``eta`` (0 = the ODE), G samples per task."""
+
+    eta: float = 0.7
+    group_size: int = 8
+    shared_noise: bool = False
+    batch_size: int = 32
+
+    def validate(self) -> None:
+        _require(self.eta >= 0, f"sampling.eta must be >= 0, got {self.eta}")
+        _require(self.group_size >= 1, f"sampling.group_size must be >= 1, got {self.group_size}")
+        _require(self.batch_size >= 1, f"sampling.batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class PretrainConfig:
+    """``python -m wmsd_ray.pretrain``: the embedded Demonstrator on the caption corpus."""
+
+    steps: int = 7000
+    batch_size: int = 16
+    lr: float = 1.0e-3
+    min_lr_fraction: float = 0.05
+    warmup: int = 300
+    decay_start: float = 0.6
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema: float = 0.995
+    checkpoint_every: int = 500
+    eval_every: int = 1500
+    eval_videos: int = 64
+    corpus_seed: int = 4242
+    threads: int = 2
+    output: str = "outputs/pretrain"
+
+    def validate(self) -> None:
+        _require(self.steps >= 1, f"pretrain.steps must be >= 1, got {self.steps}")
+        _require(self.batch_size >= 1, f"pretrain.batch_size must be >= 1, got {self.batch_size}")
+        _require(self.lr > 0, f"pretrain.lr must be > 0, got {self.lr}")
+        _require(0 <= self.decay_start <= 1, f"pretrain.decay_start must be in [0, 1], got {self.decay_start}")
+        _require(0 <= self.ema < 1, f"pretrain.ema must be in [0, 1), got {self.ema}")
+        _require(self.checkpoint_every >= 1, "pretrain.checkpoint_every must be >= 1")
+
+
+@dataclass
+class EvalConfig:
+    """``python -m wmsd_ray.eval``: which model, which prompt, how many samples."""
+
+    prompt: str = "solution"
+    tasks: int = 200
+    seed: int = 11
+    gif_tasks: int = 16
+
+    def validate(self) -> None:
+        _require(self.prompt in ("solution", "task"), f"eval.prompt must be 'solution' or 'task', got {self.prompt!r}")
+        _require(1 <= self.tasks <= 200, f"eval.tasks must be in [1, 200], got {self.tasks}")
+
+
 @dataclass
 class Config:
     """The whole run. ``configs/embedded.yaml`` is the default preset."""
@@ -131,3 +279,7 @@ class Config:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     data: DataConfig = field(default_factory=DataConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -11,7 +11,7 @@ import numpy as np
 from ..cli_util import exits_cleanly_on_user_error
 from ..config import load_config
 from ..errors import InputError
-from ..media import filmstrip, read_image, read_video, write_gif, write_png
+from ..media import filmstrip, read_image, read_video, to_resolution, write_gif, write_png
 from ..records import TaskSpec, write_parquet
 
 
@@ -119,11 +119,10 @@ def cmd_judge(cfg, args) -> int:
     from ..backends import make_judge
 
     frames = read_video(args.video)
-    res = cfg.world.resolution
-    h, w = frames.shape[1:3]
-    if h != w or h % res:
-        raise InputError(f"{args.video} is {w}x{h} px; expected a square multiple of world.resolution ({res})")
-    frames = frames[:, :: h // res, :: w // res]  # undo the nearest-neighbour enlargement of our exports
+    try:
+        frames = to_resolution(frames, cfg.world.resolution)  # undo the enlargement of our exports
+    except InputError as e:
+        raise InputError(f"{args.video}: {e} (world.resolution)") from None
     v = make_judge(cfg).judge(frames, args.task)
     print(json.dumps({"task": v.task, "agent": v.agent, "consistency": v.consistency,
                       "task_reward": round(v.task_reward, 4), "p_yes": round(v.p_yes, 4), "error": v.error}))

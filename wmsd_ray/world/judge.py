@@ -27,6 +27,7 @@ class Verdict:
     task_reward: float  # log p(yes) - log p(no) for "is the task done?"
     p_yes: float
     error: str = ""  # why the task could not be judged (all axes False then)
+    source: str = "world"  # which judge; VLM judges add how the reward was read (":logits" or ":text")
 
     @property
     def ok(self) -> bool:

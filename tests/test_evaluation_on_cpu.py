@@ -1,0 +1,105 @@
+"""Scoring and the eval entry point."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_MODEL
+
+from wmsd_ray.evaluation import prompts_for, score_tasks, score_verdicts, wilson
+from wmsd_ray.media import read_video
+from wmsd_ray.world.benchmark import load_benchmark
+from wmsd_ray.world.judge import Verdict
+from wmsd_ray.world.scene import Scene
+from wmsd_ray.world.captions import simulate_caption
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wilson_interval_contains_the_rate_and_stays_in_bounds():
+    for k, n in [(0, 200), (100, 200), (200, 200), (3, 7)]:
+        lo, hi = wilson(k, n)
+        assert 0 <= lo <= k / n <= hi <= 1
+    assert wilson(100, 200)[1] - wilson(100, 200)[0] < wilson(10, 20)[1] - wilson(10, 20)[0]
+
+
+def test_score_verdicts_counts_each_axis():
+    vs = [Verdict(True, True, True, 2.0, 0.9), Verdict(False, True, False, -1.0, 0.2),
+          Verdict(False, False, False, 0.0, 0.5, error="no agent")]
+    s = score_verdicts(vs)
+    assert s["n"] == 3 and s["judge_errors"] == 1
+    assert s["task"] == pytest.approx(1 / 3) and s["agent"] == pytest.approx(2 / 3)
+    assert s["avg"] == pytest.approx((1 + 1 / 3 + 0) / 3)
+
+
+def test_ground_truth_solutions_score_one_and_first_frames_score_zero(cfg, renderer, judge):
+    tasks = load_benchmark(cfg.world)[:40]
+    videos = []
+    for t in tasks:
+        scene = Scene.from_json(t.scene_json)
+        agent, path = simulate_caption(scene, t.solution, cfg.world.frames)
+        videos.append(renderer.render_path(scene, agent, path))
+    good = score_tasks(videos, tasks, judge)
+    assert good["task"] == 1.0 and good["consistency"] == 1.0
+    assert good["held_out"]["n"] + good["in_distribution"]["n"] == 40
+    still = score_tasks([np.repeat(t.image[None], cfg.world.frames, 0) for t in tasks], tasks, judge)
+    assert still["task"] == 0.0
+    assert prompts_for(tasks, "task")[0] == tasks[0].task and prompts_for(tasks, "solution")[0] == tasks[0].solution
+
+
+def test_eval_cli_writes_scores_and_gif(tmp_path):
+    out = tmp_path / "eval"
+    r = subprocess.run([sys.executable, "-m", "wmsd_ray.eval", "--prompt", "solution,task", "--out", str(out),
+                        *TINY_MODEL, "eval.tasks=6", "eval.gif_tasks=4"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = json.loads((out / "scores.json").read_text())
+    assert list(results) == ["random-init (solution)", "random-init (task)"]
+    for scores in results.values():
+        assert scores["n"] == 6
+        for axis in ("task", "agent", "consistency", "avg"):
+            assert 0 <= scores[axis] <= 1 and len(scores[f"{axis}_ci95"]) == 2
+    gif = read_video(out / "samples.gif")
+    assert gif.shape[0] == 9 and gif.shape[1] >= 4 * 32 * 3 and gif.shape[2] >= 2 * 32 * 3  # 4 rows x 2 models
+    report = (out / "report.md").read_text()
+    assert "random-init (task)" in report and (out / "scores.png").stat().st_size > 1000
+    assert (out / "config.yaml").is_file()
+
+
+def test_eval_cli_on_a_worldtasks_folder_skips_bad_rows(tmp_path, cfg):
+    from wmsd_ray.media import write_png
+
+    tasks = load_benchmark(cfg.world)[:3]
+    data = tmp_path / "wt"
+    data.mkdir()
+    rows = []
+    for i, t in enumerate(tasks):
+        write_png(data / f"s{i}.png", t.image)
+        rows.append({"image": f"s{i}.png", "agent": t.agent, "task": t.task, "solution": t.solution})
+    (data / "broken.png").write_bytes(b"not a png")
+    rows += [{"image": "broken.png", "agent": "a", "task": "[a]: b", "solution": "c"}, {"image": "s0.png"}]
+    (data / "tasks.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    r = subprocess.run([sys.executable, "-m", "wmsd_ray.eval", "--benchmark", "worldtasks", "--data", str(data),
+                        "--out", str(tmp_path / "out"), *TINY_MODEL], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "3 tasks, skipped {'unreadable_image': 1, 'missing_field': 1, 'malformed_row': 1}" in r.stdout
+    assert json.loads((tmp_path / "out" / "scores.json").read_text())["random-init (solution)"]["n"] == 3
+
+
+def test_eval_cli_missing_checkpoint_is_one_clear_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "wmsd_ray.eval", "--checkpoint", str(tmp_path / "none")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert "no checkpoint folder at" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_packaged_demonstrator_meets_the_bar_with_the_detailed_solution(cfg):
+    from wmsd_ray.eval import evaluate
+    from wmsd_ray.models import build_backbone
+
+    s, _ = evaluate(cfg, build_backbone(cfg.model, cfg.world), "solution")
+    assert s["n"] == 200 and s["task"] >= 0.50 and s["consistency"] >= 0.80

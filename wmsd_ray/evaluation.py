@@ -1,0 +1,71 @@
+"""Scoring sampled videos on benchmark tasks: Task / Agent / Consistency / Avg with 95% intervals.
+
+Shared by ``python -m wmsd_ray.eval``, the pretraining validation and the main job's report.
+Intervals are Wilson score intervals (binomial rates near 0 or 1 stay inside [0, 1]).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .records import TaskSpec
+from .world.judge import Judge, Verdict
+
+AXES = ("task", "agent", "consistency")
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 0.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mean_interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
+    """Normal interval of a mean (for Avg, a mean of three correlated rates per task)."""
+    if len(values) < 2:
+        return (float(values.mean()) if len(values) else 0.0,) * 2
+    half = z * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return (max(0.0, float(values.mean()) - half), min(1.0, float(values.mean()) + half))
+
+
+def score_verdicts(verdicts: Sequence[Verdict]) -> dict:
+    """Aggregate judge verdicts into rates with 95% intervals (failed judgements count as failures)."""
+    n = len(verdicts)
+    table = np.array([[v.task, v.agent, v.consistency] for v in verdicts], dtype=float).reshape(n, 3)
+    out: dict = {"n": n, "judge_errors": sum(1 for v in verdicts if v.error)}
+    for i, axis in enumerate(AXES):
+        k = int(table[:, i].sum())
+        out[axis] = k / n if n else 0.0
+        out[f"{axis}_ci95"] = list(wilson(k, n))
+    per_task = table.mean(axis=1) if n else np.zeros(0)
+    out["avg"] = float(per_task.mean()) if n else 0.0
+    out["avg_ci95"] = list(mean_interval(per_task))
+    out["mean_task_reward"] = float(np.mean([v.task_reward for v in verdicts])) if n else 0.0
+    return out
+
+
+def score_tasks(videos: Sequence[np.ndarray], tasks: Sequence[TaskSpec], judge: Judge,
+                split_held_out: bool = True) -> dict:
+    """Judge each video against its task's short instruction; overall and held-out/in-distribution splits."""
+    verdicts = judge.judge_batch(list(videos), [t.task for t in tasks])
+    result = score_verdicts(verdicts)
+    if split_held_out:
+        for name, keep in (("in_distribution", False), ("held_out", True)):
+            sub = [v for v, t in zip(verdicts, tasks) if t.held_out == keep]
+            result[name] = {k: v for k, v in score_verdicts(sub).items() if k in ("n", "task", "agent", "consistency", "avg")}
+    result["per_family_task"] = {
+        fam: float(np.mean([v.task for v, t in zip(verdicts, tasks) if t.family == fam]))
+        for fam in sorted({t.family for t in tasks})
+    }
+    return result
+
+
+def prompts_for(tasks: Sequence[TaskSpec], prompt: str) -> list[str]:
+    """``solution``: the detailed step-by-step caption (Demonstrator); ``task``: the short instruction."""
+    return [t.solution if prompt == "solution" else t.task for t in tasks]

@@ -1,0 +1,103 @@
+"""Build a backbone from config: tiny random init, our own checkpoint, or a real hub checkpoint.
+
+Our checkpoints are folders: ``transformer/`` (diffusers ``save_pretrained``, safetensors)
+and ``model.yaml`` (the model and world keys it was trained with). Loading compares those
+keys with the config first, so a mismatch names the key instead of a tensor shape.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import yaml
+
+from ..config import ModelConfig, WorldConfig, to_dict
+from ..errors import ConfigError
+from .backbones import BACKBONES, Backbone
+from .codec import PixelCodec, VaeCodec
+from .text import TextEncoder
+
+# Keys that fix the network's shape or meaning; a checkpoint must agree on all of them.
+SHAPE_KEYS = ("backbone", "text_encoder", "prediction", "layers", "heads", "head_dim", "ffn_dim", "patch",
+              "max_text_tokens")
+WORLD_KEYS = ("resolution", "frames")
+PACKAGED_DEMONSTRATOR = Path(__file__).resolve().parents[1] / "data" / "demonstrator"
+
+
+def resolve_checkpoint(path: str) -> Path:
+    """``packaged`` names the Demonstrator shipped in the package; anything else is a path."""
+    return PACKAGED_DEMONSTRATOR if path == "packaged" else Path(path)
+
+
+def checkpoint_keys(model: ModelConfig, world: WorldConfig) -> dict:
+    return {"model": {k: getattr(model, k) for k in SHAPE_KEYS}, "world": {k: getattr(world, k) for k in WORLD_KEYS}}
+
+
+def check_checkpoint(path: Path, model: ModelConfig, world: WorldConfig) -> None:
+    meta_path = path / "model.yaml"
+    if not path.is_dir():
+        raise ConfigError(f"model.checkpoint: no checkpoint folder at {path}")
+    if not meta_path.is_file() or not (path / "transformer").is_dir():
+        raise ConfigError(f"model.checkpoint: {path} is not a wmsd-ray checkpoint (needs model.yaml and transformer/)")
+    saved = yaml.safe_load(meta_path.read_text()) or {}
+    want = checkpoint_keys(model, world)
+    for section in ("model", "world"):
+        for key, value in want[section].items():
+            have = saved.get(section, {}).get(key)
+            if have != value:
+                raise ConfigError(
+                    f"model.checkpoint {path} was trained with {section}.{key}={have!r}, "
+                    f"but the config asks for {section}.{key}={value!r}"
+                )
+
+
+def build_backbone(model: ModelConfig, world: WorldConfig, text: TextEncoder | None = None) -> Backbone:
+    cls = BACKBONES[model.backbone]
+    if model.hub:
+        return _from_hub(cls, model, world)
+    text = text or TextEncoder(model.text_encoder, model.max_text_tokens)
+    codec = PixelCodec()
+    if model.checkpoint:
+        path = resolve_checkpoint(model.checkpoint)
+        check_checkpoint(path, model, world)
+        try:
+            transformer = cls.transformer_class.from_pretrained(path / "transformer")
+        except (OSError, ValueError, RuntimeError) as e:
+            raise ConfigError(f"model.checkpoint: cannot load {path / 'transformer'}: {e}") from e
+    else:
+        transformer = cls.tiny_transformer(model, codec.channels, text.dim)
+    return cls(transformer.float().eval(), codec, text, model, world.frames, world.resolution)
+
+
+def _from_hub(cls: type[Backbone], model: ModelConfig, world: WorldConfig) -> Backbone:
+    """A real diffusers pipeline folder or hub id: ``transformer/``, ``vae/`` (and a text encoder)."""
+    from diffusers import AutoModel as DiffusersAutoModel
+
+    try:
+        transformer = cls.transformer_class.from_pretrained(model.hub, subfolder="transformer",
+                                                            torch_dtype=torch.bfloat16)
+        vae = DiffusersAutoModel.from_pretrained(model.hub, subfolder="vae", torch_dtype=torch.float32)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"model.hub: cannot load a {cls.name} pipeline from {model.hub!r}: {e}") from e
+    encoder = model.text_encoder if model.text_encoder != "minilm" else os.path.join(model.hub, "text_encoder")
+    text = TextEncoder(encoder, model.max_text_tokens)
+    return cls(transformer.eval(), VaeCodec(vae), text, model, world.frames, world.resolution)
+
+
+def save_checkpoint(backbone: Backbone, path: str | os.PathLike, world: WorldConfig, extra: dict | None = None) -> None:
+    """Write ``transformer/`` + ``model.yaml`` (tmp folder then rename: a kill never leaves half a checkpoint)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    backbone.transformer.save_pretrained(tmp / "transformer", safe_serialization=True)
+    meta = checkpoint_keys(backbone.cfg, world) | {"config": to_dict(backbone.cfg)} | (extra or {})
+    (tmp / "model.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    os.replace(tmp, path)

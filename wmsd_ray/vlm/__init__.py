@@ -1,0 +1,1 @@
+"""VLM proposers and judges: backends (transformers, vLLM, HTTP), prompts, strict parsers, tiny test models."""

@@ -1,0 +1,92 @@
+"""Any VLM served behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+Images go as base64 PNG data URLs. Each request has a timeout and bounded retries with
+backoff (connection errors, timeouts, 5xx, malformed JSON); a semaphore caps concurrent
+requests across threads. Chat endpoints expose no reliable next-token logits, so the judge
+uses the text-parsed fallback (``exposes_logits = False``), labelled as such in verdicts.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+from PIL import Image
+
+
+class HTTPBackendError(RuntimeError):
+    pass
+
+
+def image_data_url(image: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class OpenAIVLM:
+    exposes_logits = False
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
+                 retries: int = 2, concurrency: int = 4, backoff_s: float = 0.2):
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model, self.api_key = model, api_key
+        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self.stats = {"requests": 0, "retries": 0, "failures": 0}
+
+    @classmethod
+    def from_config(cls, vc) -> "OpenAIVLM":
+        return cls(vc.base_url, vc.model, os.environ.get(vc.api_key_env), vc.timeout_s, vc.retries, vc.concurrency)
+
+    def _post(self, body: dict) -> dict:
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats["retries"] += 1
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                with self._slots:
+                    self.stats["requests"] += 1
+                    req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+                    with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                        payload = json.loads(resp.read().decode("utf-8", errors="replace"))
+                return payload
+            except urllib.error.HTTPError as e:
+                last = f"HTTP {e.code}"
+                if e.code < 500 and e.code != 429:
+                    break  # a client error will not heal by retrying
+            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+            except ValueError as e:
+                last = f"malformed JSON reply ({e})"
+        self.stats["failures"] += 1
+        raise HTTPBackendError(f"{self.url}: {last} after {self.retries + 1} attempt(s)")
+
+    def generate(self, images: list[np.ndarray], prompt: str, max_new_tokens: int = 256,
+                 temperature: float = 0.0, seed: int = 0) -> str:
+        content = [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images]
+        content.append({"type": "text", "text": prompt})
+        payload = self._post({"model": self.model, "messages": [{"role": "user", "content": content}],
+                              "max_tokens": max_new_tokens, "temperature": temperature, "seed": seed})
+        try:
+            text = payload["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError) as e:
+            raise HTTPBackendError(f"{self.url}: reply has no choices[0].message.content") from e
+        if not isinstance(text, str):
+            raise HTTPBackendError(f"{self.url}: reply content is not text")
+        return text
+
+    def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> None:
+        return None
