@@ -35,7 +35,10 @@ def scene_image(cfg):
     return load_benchmark(cfg.world)[0].image
 
 
-def test_transformers_backend_generates_and_scores(tiny_vlm, scene_image):
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_transformers_backend_generates_and_scores(family, tmp_path, scene_image):
+    tiny_vlm = TransformersVLM(str(make_tiny_qwen_vl(tmp_path / family, family=family)))
+    assert tiny_vlm.model.config.model_type == family
     a = tiny_vlm.generate([scene_image], "Describe the image.", max_new_tokens=12)
     b = tiny_vlm.generate([scene_image], "Describe the image.", max_new_tokens=12)
     assert isinstance(a, str) and a == b  # greedy is deterministic

@@ -25,8 +25,12 @@ def make_vlm(backend: str, vc: VLMConfig):
 
         return OpenAIVLM.from_config(vc)
     if backend == "vllm":
-        from .vlm.vllm_backend import VLLMVLM
+        import ray
 
+        from .vlm.vllm_backend import VLLMVLM, vllm_actor
+
+        if ray.is_initialized():  # inside the Ray runtime: the engine gets its own GPU actor
+            return vllm_actor(vc.model, 1.0, gpu_memory_utilization=vc.gpu_memory_utilization)
         return VLLMVLM(vc.model, vc.gpu_memory_utilization)
     raise ValueError(f"unknown VLM backend {backend!r}")
 

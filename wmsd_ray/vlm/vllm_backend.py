@@ -78,3 +78,35 @@ class VLLMVLM:
 
     def reload_weights(self) -> None:
         self.llm.collective_rpc("reload_weights")
+
+
+class RemoteVLM:
+    """A VLM living in a Ray actor (e.g. a vLLM engine on its own GPU), called synchronously."""
+
+    exposes_logits = True
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def generate(self, images: list[np.ndarray], prompt: str, max_new_tokens: int = 256,
+                 temperature: float = 0.0, seed: int = 0) -> str:
+        import ray
+
+        return ray.get(self.handle.generate.remote(images, prompt, max_new_tokens, temperature, seed))
+
+    def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> float | None:
+        import ray
+
+        return ray.get(self.handle.yes_no_logit.remote(images, prompt))
+
+    def reload_weights(self) -> None:
+        import ray
+
+        ray.get(self.handle.reload_weights.remote())
+
+
+def vllm_actor(path: str, num_gpus: float = 1.0, **engine_kwargs) -> RemoteVLM:
+    """A ``VLLMVLM`` engine inside a Ray actor holding ``num_gpus`` (fractional allowed)."""
+    import ray
+
+    return RemoteVLM(ray.remote(num_gpus=num_gpus)(VLLMVLM).remote(path, **engine_kwargs))
