@@ -12,7 +12,6 @@ from conftest import TINY_MODEL, tiny_config
 
 from wmsd_ray.pretrain import corpus_batch, lr_at, pretrain
 from wmsd_ray.world.benchmark import benchmark_scene_keys
-from wmsd_ray.world.scene import Scene
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["pretrain.batch_size=4", "pretrain.warmup=2", "pretrain.decay_start=1.0", "pretrain.eval_every=100000",

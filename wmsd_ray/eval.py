@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +25,13 @@ from .config import Config, dump_yaml, load_config
 from .datasets import load_worldtasks_folder
 from .dreamgen import WorldDreamGenAnswerer, evaluate_folder
 from .errors import InputError
-from .evaluation import prompts_for, score_tasks
+from .evaluation import sample_and_score
 from .media import grid_of, write_gif
 from .records import TaskSpec
 from .report import bar_chart, markdown
 from .vlm.roles import VLMDreamGenAnswerer
 from .models import Backbone, build_backbone
 from .models.lora import add_lora, load_lora
-from .models.sampling import generate
 from .world.benchmark import load_benchmark
 
 
@@ -41,14 +39,9 @@ def evaluate(cfg: Config, backbone: Backbone, prompt: str, tasks: list[TaskSpec]
              judge=None, label: str = "") -> tuple[dict, np.ndarray]:
     """Sample tasks (default: the first ``eval.tasks`` benchmark tasks) with one prompt kind and score them."""
     tasks = tasks if tasks is not None else load_benchmark(cfg.world)[: cfg.eval.tasks]
-    backbone.eval()
-    started = time.time()
-    videos = generate(backbone, np.stack([t.image for t in tasks]), prompts_for(tasks, prompt), cfg.eval.seed,
-                      cfg.sampling.batch_size)
-    seconds = time.time() - started
-    scores = score_tasks(videos, tasks, judge or make_judge(cfg))
-    scores.update({"prompt": prompt, "model": label, "sample_steps": cfg.model.sample_steps,
-                   "videos_per_second": len(tasks) / seconds})
+    scores, videos = sample_and_score(backbone, tasks, prompt, judge or make_judge(cfg), cfg.eval.seed,
+                                      cfg.sampling.batch_size)
+    scores.update({"model": label, "sample_steps": cfg.model.sample_steps})
     return scores, videos
 
 

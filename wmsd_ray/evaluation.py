@@ -6,7 +6,7 @@ Intervals are Wilson score intervals (binomial rates near 0 or 1 stay inside [0,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
 from typing import Sequence
 
 import numpy as np
@@ -69,3 +69,16 @@ def score_tasks(videos: Sequence[np.ndarray], tasks: Sequence[TaskSpec], judge: 
 def prompts_for(tasks: Sequence[TaskSpec], prompt: str) -> list[str]:
     """``solution``: the detailed step-by-step caption (Demonstrator); ``task``: the short instruction."""
     return [t.solution if prompt == "solution" else t.task for t in tasks]
+
+
+def sample_and_score(backbone, tasks: Sequence[TaskSpec], prompt: str, judge: Judge, seed: int,
+                     batch_size: int) -> tuple[dict, np.ndarray]:
+    """Sample one video per task (ODE, seeded) with the chosen prompt kind, then judge it."""
+    from .models.sampling import generate
+
+    backbone.eval()
+    started = time.time()
+    videos = generate(backbone, np.stack([t.image for t in tasks]), prompts_for(tasks, prompt), seed, batch_size)
+    scores = score_tasks(videos, tasks, judge)
+    scores.update({"prompt": prompt, "videos_per_second": len(tasks) / (time.time() - started)})
+    return scores, videos

@@ -27,10 +27,9 @@ from .backends import make_judge, make_proposer
 from .cli_util import config_parser, exits_cleanly_on_user_error
 from .config import Config, dump_yaml, load_config, to_dict
 from .errors import ConfigError
-from .evaluation import prompts_for, score_tasks
+from .evaluation import sample_and_score
 from .models import Backbone, TextEncoder, build_backbone, save_checkpoint
 from .models.flow import sample_train_sigmas
-from .models.sampling import generate
 from .records import TaskSpec
 from .world.benchmark import benchmark_scene_keys, load_benchmark
 from .world.corpus import iter_corpus
@@ -70,14 +69,6 @@ def validation_tasks(cfg: Config, n: int) -> list[TaskSpec]:
         if specs:
             tasks.append(specs[int(rng.integers(len(specs)))])
     return tasks
-
-
-def evaluate_backbone(backbone: Backbone, tasks: list[TaskSpec], prompt: str, judge, seed: int,
-                      batch_size: int = 50) -> tuple[dict, np.ndarray]:
-    backbone.eval()
-    images = np.stack([t.image for t in tasks])
-    videos = generate(backbone, images, prompts_for(tasks, prompt), seed, batch_size)
-    return score_tasks(videos, tasks, judge), videos
 
 
 class EMA:
@@ -155,7 +146,7 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{lr_at(step, pc):.1e}")
         if step % pc.eval_every == 0 or step == pc.steps:
             row = {"step": step, "loss": float(np.mean(losses[-200:])), "sec_per_step": (time.time() - t_last) / max(1, len(losses))}
-            row["val_task_raw"] = evaluate_backbone(backbone, val, "solution", judge, cfg.eval.seed)[0]["task"]
+            row["val_task_raw"] = sample_and_score(backbone, val, "solution", judge, cfg.eval.seed, cfg.sampling.batch_size)[0]["task"]
             backbone.train()
             history.append(row)
             log.write(json.dumps(row) + "\n")
@@ -171,17 +162,17 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
 def finish(cfg: Config, backbone: Backbone, ema: EMA, val: list[TaskSpec], judge, history: list, out: Path) -> dict:
     """Pick raw or EMA weights on validation tasks, score on the benchmark, save the Demonstrator."""
     raw_state = {k: v.clone() for k, v in backbone.transformer.state_dict().items()}
-    raw_val = evaluate_backbone(backbone, val, "solution", judge, cfg.eval.seed)[0]
+    raw_val = sample_and_score(backbone, val, "solution", judge, cfg.eval.seed, cfg.sampling.batch_size)[0]
     backbone.transformer.load_state_dict(ema.shadow)
-    ema_val = evaluate_backbone(backbone, val, "solution", judge, cfg.eval.seed)[0]
+    ema_val = sample_and_score(backbone, val, "solution", judge, cfg.eval.seed, cfg.sampling.batch_size)[0]
     use_ema = ema_val["task"] >= raw_val["task"]
     if not use_ema:
         backbone.transformer.load_state_dict(raw_state)
     bench = load_benchmark(cfg.world)[: cfg.eval.tasks]
     scores = {
         "validation": {"raw_task": raw_val["task"], "ema_task": ema_val["task"], "chosen": "ema" if use_ema else "raw"},
-        "benchmark_solution": evaluate_backbone(backbone, bench, "solution", judge, cfg.eval.seed)[0],
-        "benchmark_task": evaluate_backbone(backbone, bench, "task", judge, cfg.eval.seed)[0],
+        "benchmark_solution": sample_and_score(backbone, bench, "solution", judge, cfg.eval.seed, cfg.sampling.batch_size)[0],
+        "benchmark_task": sample_and_score(backbone, bench, "task", judge, cfg.eval.seed, cfg.sampling.batch_size)[0],
         "steps": cfg.pretrain.steps, "history": history,
     }
     save_checkpoint(backbone, out / "demonstrator", cfg.world,

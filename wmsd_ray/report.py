@@ -13,7 +13,7 @@ def bar_chart(results: dict[str, dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, ax = plt.subplots(figsize=(2 + 1.6 * len(names), 3.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(2 + 1.6 * len(names), 3.6), dpi=100)
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         s = results[name]
@@ -23,7 +23,7 @@ def bar_chart(results: dict[str, dict], path: Path) -> None:
     ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(AXES))], [a.capitalize() for a in AXES])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("rate (95% CI)")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(names), 3), frameon=False)
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp)
