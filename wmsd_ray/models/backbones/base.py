@@ -85,6 +85,16 @@ class Backbone(ABC):
     def replace_first(x: torch.Tensor, cond: Condition) -> torch.Tensor:
         return torch.cat([cond.image.to(x.dtype), x[:, :, 1:]], dim=2)
 
+    @staticmethod
+    def concat_condition(x_t: torch.Tensor, cond: Condition, mask_channels: int = 1) -> torch.Tensor:
+        """[noisy latents | first-frame latent then zeros | mask (1 on frame 0)] along channels."""
+        b, _, t, h, w = x_t.shape
+        cond_video = torch.zeros_like(x_t)
+        cond_video[:, :, :1] = cond.image.to(x_t.dtype)
+        mask = torch.zeros(b, mask_channels, t, h, w, dtype=x_t.dtype)
+        mask[:, :, 0] = 1
+        return torch.cat([x_t, cond_video, mask], dim=1)
+
     @abstractmethod
     def _forward(self, x_t: torch.Tensor, sigma: torch.Tensor, cond: Condition) -> torch.Tensor:
         """The raw network output for latents whose frame 0 is already the clean condition."""

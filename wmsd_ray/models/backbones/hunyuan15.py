@@ -28,15 +28,10 @@ class Hunyuan15Backbone(Backbone):
         )
 
     def _forward(self, x_t: torch.Tensor, sigma: torch.Tensor, cond: Condition) -> torch.Tensor:
-        b, c, t, h, w = x_t.shape
+        b = x_t.shape[0]
         cfg = self.transformer.config
-        cond_video = torch.zeros_like(x_t)
-        cond_video[:, :, :1] = cond.image.to(x_t.dtype)
-        mask = torch.zeros(b, 1, t, h, w, dtype=x_t.dtype)
-        mask[:, :, 0] = 1
-        x_in = torch.cat([x_t, cond_video, mask], dim=1)
         return self.transformer(
-            hidden_states=x_in, timestep=sigma * 1000.0,
+            hidden_states=self.concat_condition(x_t, cond), timestep=sigma * 1000.0,
             encoder_hidden_states=cond.prompt.hidden, encoder_attention_mask=cond.prompt.mask,
             encoder_hidden_states_2=torch.zeros(b, 1, cfg.text_embed_2_dim, dtype=x_t.dtype),
             encoder_attention_mask_2=torch.zeros(b, 1, dtype=x_t.dtype),

@@ -29,13 +29,7 @@ class WanBackbone(Backbone):
         extra = self.transformer.config.in_channels - c
         if extra == 0:
             return x_t
-        mask_ch = extra - c
-        b, _, t, h, w = x_t.shape
-        cond_video = torch.zeros_like(x_t)
-        cond_video[:, :, :1] = cond.image.to(x_t.dtype)
-        mask = torch.zeros(b, mask_ch, t, h, w, dtype=x_t.dtype)
-        mask[:, :, 0] = 1
-        return torch.cat([x_t, cond_video, mask], dim=1)
+        return self.concat_condition(x_t, cond, mask_channels=extra - c)
 
     def _forward(self, x_t: torch.Tensor, sigma: torch.Tensor, cond: Condition) -> torch.Tensor:
         return self.transformer(
