@@ -25,7 +25,7 @@ from .config import Config, dump_yaml, load_config
 from .datasets import load_worldtasks_folder
 from .dreamgen import WorldDreamGenAnswerer, evaluate_folder
 from .errors import InputError
-from .evaluation import sample_and_score
+from .evaluation import sample_and_score, summary_line
 from .media import grid_of, write_gif
 from .records import TaskSpec
 from .report import bar_chart, markdown
@@ -123,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{name} ({prompt})"
         results[label], videos[label] = evaluate(cfg, backbone, prompt, tasks, judge, label=cfg.model.checkpoint or name)
         s = results[label]
-        print(f"{label}, n={s['n']}: Task {s['task']:.3f} [{s['task_ci95'][0]:.3f}, {s['task_ci95'][1]:.3f}]  "
-              f"Agent {s['agent']:.3f}  Consistency {s['consistency']:.3f}  Avg {s['avg']:.3f}  "
-              f"({s['videos_per_second']:.1f} videos/s)")
+        print(f"{label}: {summary_line(s)}  {s['videos_per_second']:.1f} videos/s")
     write_report(out, f"{args.benchmark} evaluation", results, videos, cfg.eval.gif_tasks,
                  [f"judge: {cfg.judge.backend}", f"checkpoint: {cfg.model.checkpoint or 'random init'}",
                   f"sample steps: {cfg.model.sample_steps}, seed {cfg.eval.seed}"])

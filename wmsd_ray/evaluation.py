@@ -50,6 +50,13 @@ def score_verdicts(verdicts: Sequence[Verdict]) -> dict:
     return out
 
 
+def summary_line(s: dict) -> str:
+    """Task with its interval, then Agent, Consistency, Avg and n: how every entry point prints scores."""
+    lo, hi = s["task_ci95"]
+    return (f"Task {s['task']:.3f} [{lo:.3f}, {hi:.3f}]  Agent {s['agent']:.3f}  "
+            f"Consistency {s['consistency']:.3f}  Avg {s['avg']:.3f}  (n={s['n']})")
+
+
 def score_tasks(videos: Sequence[np.ndarray], tasks: Sequence[TaskSpec], judge: Judge,
                 split_held_out: bool = True) -> dict:
     """Judge each video against its task's short instruction; overall and held-out/in-distribution splits."""

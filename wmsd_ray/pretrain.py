@@ -27,7 +27,7 @@ from .backends import make_judge, make_proposer
 from .cli_util import config_parser, exits_cleanly_on_user_error
 from .config import Config, dump_yaml, load_config, to_dict
 from .errors import ConfigError
-from .evaluation import sample_and_score
+from .evaluation import sample_and_score, summary_line
 from .models import Backbone, TextEncoder, build_backbone, save_checkpoint
 from .models.flow import sample_train_sigmas
 from .records import TaskSpec
@@ -118,7 +118,6 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
     exclude = benchmark_scene_keys(cfg.world)
     judge = make_judge(cfg)
     val = validation_tasks(cfg, pc.eval_videos)
-    log = open(out / "train_log.jsonl", "a")
     bar = tqdm(total=pc.steps, initial=step, desc="pretrain", unit="step", file=sys.stdout, mininterval=5)
     t_last, losses = time.time(), []
     backbone.train()
@@ -146,11 +145,11 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{lr_at(step, pc):.1e}")
         if step % pc.eval_every == 0 or step == pc.steps:
             row = {"step": step, "loss": float(np.mean(losses[-200:])), "sec_per_step": (time.time() - t_last) / max(1, len(losses))}
-            row["val_task_raw"] = sample_and_score(backbone, val, "solution", judge, cfg.eval.seed, cfg.sampling.batch_size)[0]["task"]
+            row["val_task_raw"] = _score(cfg, backbone, val, "solution", judge)["task"]
             backbone.train()
             history.append(row)
-            log.write(json.dumps(row) + "\n")
-            log.flush()
+            with open(out / "train_log.jsonl", "a") as log:
+                log.write(json.dumps(row) + "\n")
             tqdm.write(f"step {step}: loss {row['loss']:.4f}, validation Task (solution prompt) {row['val_task_raw']:.2f}", file=sys.stdout)
             t_last, losses = time.time(), []
         if step % pc.checkpoint_every == 0 or step == pc.steps:
@@ -159,29 +158,31 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
     return finish(cfg, backbone, ema, val, judge, history, out)
 
 
+def _score(cfg: Config, backbone: Backbone, tasks: list[TaskSpec], prompt: str, judge) -> dict:
+    return sample_and_score(backbone, tasks, prompt, judge, cfg.eval.seed, cfg.sampling.batch_size)[0]
+
+
 def finish(cfg: Config, backbone: Backbone, ema: EMA, val: list[TaskSpec], judge, history: list, out: Path) -> dict:
     """Pick raw or EMA weights on validation tasks, score on the benchmark, save the Demonstrator."""
     raw_state = {k: v.clone() for k, v in backbone.transformer.state_dict().items()}
-    raw_val = sample_and_score(backbone, val, "solution", judge, cfg.eval.seed, cfg.sampling.batch_size)[0]
+    raw_val = _score(cfg, backbone, val, "solution", judge)
     backbone.transformer.load_state_dict(ema.shadow)
-    ema_val = sample_and_score(backbone, val, "solution", judge, cfg.eval.seed, cfg.sampling.batch_size)[0]
+    ema_val = _score(cfg, backbone, val, "solution", judge)
     use_ema = ema_val["task"] >= raw_val["task"]
     if not use_ema:
         backbone.transformer.load_state_dict(raw_state)
     bench = load_benchmark(cfg.world)[: cfg.eval.tasks]
     scores = {
         "validation": {"raw_task": raw_val["task"], "ema_task": ema_val["task"], "chosen": "ema" if use_ema else "raw"},
-        "benchmark_solution": sample_and_score(backbone, bench, "solution", judge, cfg.eval.seed, cfg.sampling.batch_size)[0],
-        "benchmark_task": sample_and_score(backbone, bench, "task", judge, cfg.eval.seed, cfg.sampling.batch_size)[0],
+        "benchmark_solution": _score(cfg, backbone, bench, "solution", judge),
+        "benchmark_task": _score(cfg, backbone, bench, "task", judge),
         "steps": cfg.pretrain.steps, "history": history,
     }
     save_checkpoint(backbone, out / "demonstrator", cfg.world,
                     extra={"pretrain": to_dict(cfg.pretrain), "weights": scores["validation"]["chosen"]})
     (out / "scores.json").write_text(json.dumps(scores, indent=2))
     for kind in ("solution", "task"):
-        s = scores[f"benchmark_{kind}"]
-        print(f"benchmark, {kind} prompt: Task {s['task']:.3f} {s['task_ci95']}, Agent {s['agent']:.3f}, "
-              f"Consistency {s['consistency']:.3f}, Avg {s['avg']:.3f} (n={s['n']})", flush=True)
+        print(f"benchmark, {kind} prompt: {summary_line(scores[f'benchmark_{kind}'])}", flush=True)
     return scores
 
 

@@ -31,6 +31,13 @@ def image_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def chat_messages(images: list[np.ndarray], prompt: str) -> list[dict]:
+    """One OpenAI-style user message: the images as data URLs, then the prompt."""
+    content = [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images]
+    content.append({"type": "text", "text": prompt})
+    return [{"role": "user", "content": content}]
+
+
 class OpenAIVLM:
     exposes_logits = False
 
@@ -76,9 +83,7 @@ class OpenAIVLM:
 
     def generate(self, images: list[np.ndarray], prompt: str, max_new_tokens: int = 256,
                  temperature: float = 0.0, seed: int = 0) -> str:
-        content = [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images]
-        content.append({"type": "text", "text": prompt})
-        payload = self._post({"model": self.model, "messages": [{"role": "user", "content": content}],
+        payload = self._post({"model": self.model, "messages": chat_messages(images, prompt),
                               "max_tokens": max_new_tokens, "temperature": temperature, "seed": seed})
         try:
             text = payload["choices"][0]["message"]["content"]

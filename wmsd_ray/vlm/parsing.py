@@ -23,6 +23,11 @@ class ProposedPair:
     solution: str
 
 
+def task_key(task: str) -> str:
+    """What makes two proposed tasks duplicates: the same words, ignoring case and spacing."""
+    return " ".join(task.lower().split())
+
+
 def _json_candidates(text: str) -> list[str]:
     """The fenced blocks, then the outermost {...} span, then the text itself."""
     out = [m.group(1) for m in _FENCE.finditer(text)]
@@ -66,7 +71,7 @@ def parse_proposals(text: object, limit: int) -> tuple[list[ProposedPair], Count
     for item in items:
         reason, pair = _check_item(item)
         if not reason:
-            key = " ".join(pair.task.lower().split())
+            key = task_key(pair.task)
             if key in seen:
                 reason = "duplicate"
             elif len(pairs) >= limit:

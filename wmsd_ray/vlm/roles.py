@@ -18,7 +18,7 @@ from ..config import Config
 from ..records import TaskSpec
 from ..world.judge import Verdict
 from ..world.proposer import Proposal
-from .parsing import parse_proposals, parse_yes_no
+from .parsing import parse_proposals, parse_yes_no, task_key
 from .prompts import judge_questions, proposer_prompt
 
 
@@ -59,7 +59,7 @@ class VLMProposer:
             pairs, why = parse_proposals(reply, want - len(specs))
             rejected.update(why)
             for p in pairs:
-                key = " ".join(p.task.lower().split())
+                key = task_key(p.task)
                 if key in seen:
                     rejected["duplicate"] += 1
                     continue

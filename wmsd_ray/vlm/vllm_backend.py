@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PIL import Image
 
 from ..errors import ConfigError
+from .http_backend import chat_messages
 from .transformers_backend import NO_WORDS, YES_WORDS
 
 LOGPROB_FLOOR = -30.0
@@ -31,24 +31,11 @@ class VLLMVLM:
                        limit_mm_per_prompt={"image": max_images}, enforce_eager=True)
         self.top_logprobs = top_logprobs
 
-    def _messages(self, images: list[np.ndarray], prompt: str) -> list[dict]:
-        import base64
-        import io
-
-        content = []
-        for im in images:
-            buf = io.BytesIO()
-            Image.fromarray(np.asarray(im, dtype=np.uint8)).save(buf, format="PNG")
-            content.append({"type": "image_url",
-                            "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}})
-        content.append({"type": "text", "text": prompt})
-        return [{"role": "user", "content": content}]
-
     def generate(self, images: list[np.ndarray], prompt: str, max_new_tokens: int = 256,
                  temperature: float = 0.0, seed: int = 0) -> str:
         from vllm import SamplingParams
 
-        out = self.llm.chat(self._messages(images, prompt),
+        out = self.llm.chat(chat_messages(images, prompt),
                             SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed),
                             use_tqdm=False)
         return out[0].outputs[0].text
@@ -56,7 +43,7 @@ class VLLMVLM:
     def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> float | None:
         from vllm import SamplingParams
 
-        out = self.llm.chat(self._messages(images, prompt),
+        out = self.llm.chat(chat_messages(images, prompt),
                             SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs),
                             use_tqdm=False)
         top = out[0].outputs[0].logprobs[0]  # token id -> Logprob(logprob, rank, decoded_token)
