@@ -11,6 +11,7 @@ import ray
 
 from wmsd_ray.backends import make_judge, make_proposer
 from wmsd_ray.config import Config, from_dict, to_dict
+from wmsd_ray.rollouts import RolloutGroup
 from wmsd_ray.world.judge import Verdict
 from wmsd_ray.world.proposer import Proposal
 
@@ -19,6 +20,9 @@ class ProposerWorker:
     def __init__(self, config: dict):
         self.cfg = from_dict(Config, config)
         self.proposer = make_proposer(self.cfg)
+
+    def ready(self) -> bool:
+        return True
 
     def backend(self) -> str:
         return self.cfg.proposer.backend
@@ -32,11 +36,25 @@ class JudgeWorker:
         self.cfg = from_dict(Config, config)
         self.judge = make_judge(self.cfg)
 
+    def ready(self) -> bool:
+        return True
+
     def backend(self) -> str:
         return self.cfg.judge.backend
 
     def judge_batch(self, videos: list[np.ndarray], tasks: list[str]) -> list[Verdict]:
         return self.judge.judge_batch(videos, tasks)
+
+    def score_groups(self, groups: list[RolloutGroup]) -> list[RolloutGroup]:
+        """Fill each group's judge fields; a video the judge cannot read fails every axis (counted)."""
+        for g in groups:
+            verdicts = self.judge.judge_batch(list(g.videos), [g.task] * g.size)
+            g.task_ok = np.array([v.task for v in verdicts])
+            g.agent_ok = np.array([v.agent for v in verdicts])
+            g.consistency = np.array([v.consistency for v in verdicts])
+            g.r_task = np.array([v.task_reward for v in verdicts], np.float32)
+            g.judge_errors = sum(1 for v in verdicts if v.error)
+        return groups
 
 
 ProposerActor = ray.remote(ProposerWorker)

@@ -1,5 +1,1 @@
-"""The learner group (Ray Train; DeepSpeed or DDP engines) and weight synchronisation.
-
-Lands with the runtime issue: losses and advantage estimators in registries,
-off-policy then on-policy distillation, Flow-GRPO / AWM, adapter broadcast.
-"""
+"""The learner group (Ray Train; DDP or DeepSpeed), its per-worker loop and the weight store."""

@@ -60,12 +60,17 @@ def summary_line(s: dict) -> str:
 def score_tasks(videos: Sequence[np.ndarray], tasks: Sequence[TaskSpec], judge: Judge,
                 split_held_out: bool = True) -> dict:
     """Judge each video against its task's short instruction; overall and held-out/in-distribution splits."""
-    verdicts = judge.judge_batch(list(videos), [t.task for t in tasks])
+    return score_judged(judge.judge_batch(list(videos), [t.task for t in tasks]), tasks, split_held_out)
+
+
+def score_judged(verdicts: Sequence[Verdict], tasks: Sequence[TaskSpec], split_held_out: bool = True) -> dict:
+    """Verdicts (one per task, in order) -> rates with intervals, splits and per-family Task."""
     result = score_verdicts(verdicts)
     if split_held_out:
         for name, keep in (("in_distribution", False), ("held_out", True)):
             sub = [v for v, t in zip(verdicts, tasks) if t.held_out == keep]
-            result[name] = {k: v for k, v in score_verdicts(sub).items() if k in ("n", "task", "agent", "consistency", "avg")}
+            result[name] = {k: v for k, v in score_verdicts(sub).items()
+                            if k in ("n", "task", "task_ci95", "agent", "consistency", "avg")}
     result["per_family_task"] = {
         fam: float(np.mean([v.task for v, t in zip(verdicts, tasks) if t.family == fam]))
         for fam in sorted({t.family for t in tasks})

@@ -8,6 +8,9 @@ from .schema import (
     CheckConfig, Config, DataConfig, EvalConfig, JudgeConfig, LoraConfig, ModelConfig, PretrainConfig,
     ProposerConfig, SamplingConfig, WorldConfig,
 )
+from .runtime import (
+    ActorsConfig, AlgorithmConfig, LearnerConfig, LoggingConfig, PoolConfig, RayConfig, StreamConfig, TrainConfig,
+)
 
 DEFAULT_PRESET = Path(__file__).resolve().parents[2] / "configs" / "embedded.yaml"
 
@@ -21,6 +24,7 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
 
 __all__ = [
     "CheckConfig", "Config", "DataConfig", "EvalConfig", "JudgeConfig", "LoraConfig", "ModelConfig",
-    "PretrainConfig", "ProposerConfig", "SamplingConfig", "WorldConfig",
+    "PretrainConfig", "ProposerConfig", "SamplingConfig", "WorldConfig", "ActorsConfig", "AlgorithmConfig",
+    "LearnerConfig", "LoggingConfig", "PoolConfig", "RayConfig", "StreamConfig", "TrainConfig",
     "dump_yaml", "from_dict", "load", "load_config", "to_dict",
 ]

@@ -1,12 +1,13 @@
 """The typed config tree. One dataclass per section; ``validate`` says what is allowed.
 
-Later stages (learner, actors) add their own sections here.
+The runtime and training sections live in ``runtime.py``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from .runtime import ActorsConfig, AlgorithmConfig, LearnerConfig, LoggingConfig, RayConfig, StreamConfig, TrainConfig
 
 PALETTE_NAMES = ("red", "green", "blue", "yellow", "purple", "cyan", "orange")
 SHAPE_NAMES = ("square", "circle")
@@ -283,3 +284,10 @@ class Config:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    actors: ActorsConfig = field(default_factory=ActorsConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)

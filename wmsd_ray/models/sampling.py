@@ -29,6 +29,7 @@ class Trajectory:
     log_probs: torch.Tensor  # (K, B) float32
     sigmas: torch.Tensor  # (K + 1,)
     eta: float
+    velocities: torch.Tensor | None = None  # (K, B, ...) the policy's velocity at each state, if kept
 
     @property
     def final(self) -> torch.Tensor:
@@ -84,15 +85,18 @@ def ode_sample(backbone: Backbone, cond: Condition, x: torch.Tensor, steps: int 
 
 @torch.no_grad()
 def sde_sample(backbone: Backbone, cond: Condition, x: torch.Tensor, generator: torch.Generator,
-               eta: float, steps: int | None = None) -> Trajectory:
-    """Flow-GRPO SDE rollout keeping every latent, the noise and each step's log-prob."""
+               eta: float, steps: int | None = None, keep_velocities: bool = False) -> Trajectory:
+    """Flow-GRPO SDE rollout keeping every latent, the noise and each step's log-prob
+    (and the velocities, for r_distill, when asked)."""
     sigmas = backbone.sigmas(steps)
     x = x.float()
     mask = backbone.gen_mask(x)
-    latents, noises, log_probs = [x], [], []
+    latents, noises, log_probs, velocities = [x], [], [], []
     for k in range(len(sigmas) - 1):
         s = torch.full((x.shape[0],), float(sigmas[k]))
         v = backbone.velocity(x, s, cond).float()
+        if keep_velocities:
+            velocities.append(v)
         mean = sde_mean(x, v, sigmas, k, eta)
         eps = torch.randn(x.shape, generator=generator) * mask if eta > 0 else torch.zeros_like(x)
         scale = sde_std(sigmas, k, eta) * math.sqrt(float(sigmas[k] - sigmas[k + 1]))
@@ -101,7 +105,8 @@ def sde_sample(backbone: Backbone, cond: Condition, x: torch.Tensor, generator: 
         noises.append(eps)
         x = backbone.replace_first(x_next, cond)
         latents.append(x)
-    return Trajectory(torch.stack(latents), torch.stack(noises), torch.stack(log_probs), sigmas, eta)
+    return Trajectory(torch.stack(latents), torch.stack(noises), torch.stack(log_probs), sigmas, eta,
+                      torch.stack(velocities) if keep_velocities else None)
 
 
 def recompute_log_probs(backbone: Backbone, cond: Condition, traj: Trajectory,

@@ -47,6 +47,12 @@ class Backbone(ABC):
         self.cfg = cfg
         self.frames = frames
         self.resolution = resolution
+        self.forward_module: torch.nn.Module | None = None  # a DDP / DeepSpeed wrapper while training
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """What forward passes go through: the training engine's wrapper if one is set."""
+        return self.forward_module if self.forward_module is not None else self.transformer
 
     # -- shapes ---------------------------------------------------------------------
     def latent_shape(self, batch: int) -> tuple[int, int, int, int, int]:
@@ -118,14 +124,18 @@ class Backbone(ABC):
             return out
         return x_t - sigma.view(-1, 1, 1, 1, 1) * out
 
-    def flow_loss(self, x0: torch.Tensor, cond: Condition, sigma: torch.Tensor, noise: torch.Tensor,
-                  weights: torch.Tensor | None = None) -> torch.Tensor:
-        """Flow-matching loss on generated frames: MSE on x0 (x0 models) or on v = eps - x0."""
+    def flow_loss_per_sample(self, x0: torch.Tensor, cond: Condition, sigma: torch.Tensor,
+                             noise: torch.Tensor) -> torch.Tensor:
+        """Flow-matching loss of each sample on generated frames: MSE on x0 (x0 models) or on v = eps - x0."""
         x_t = add_noise(x0, noise, sigma)
         out = self.predict(x_t, sigma, cond)
         target = x0 if self.cfg.prediction == "x0" else noise - x0
         m = self.gen_mask(out)
-        per = ((out - target) ** 2 * m).sum(dim=(1, 2, 3, 4)) / (m.sum() * out[0, :, 0].numel())
+        return ((out - target) ** 2 * m).sum(dim=(1, 2, 3, 4)) / (m.sum() * out[0, :, 0].numel())
+
+    def flow_loss(self, x0: torch.Tensor, cond: Condition, sigma: torch.Tensor, noise: torch.Tensor,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+        per = self.flow_loss_per_sample(x0, cond, sigma, noise)
         if weights is not None:
             return (per * weights).sum() / weights.sum().clamp_min(1e-8)
         return per.mean()

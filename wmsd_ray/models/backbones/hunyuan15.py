@@ -30,7 +30,7 @@ class Hunyuan15Backbone(Backbone):
     def _forward(self, x_t: torch.Tensor, sigma: torch.Tensor, cond: Condition) -> torch.Tensor:
         b = x_t.shape[0]
         cfg = self.transformer.config
-        return self.transformer(
+        return self.net(
             hidden_states=self.concat_condition(x_t, cond), timestep=sigma * 1000.0,
             encoder_hidden_states=cond.prompt.hidden, encoder_attention_mask=cond.prompt.mask,
             encoder_hidden_states_2=torch.zeros(b, 1, cfg.text_embed_2_dim, dtype=x_t.dtype),

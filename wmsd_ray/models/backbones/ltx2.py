@@ -59,7 +59,7 @@ class LTX2Backbone(Backbone):
         cfg = self.transformer.config
         audio = torch.zeros(b, 1, cfg.audio_in_channels, dtype=x_t.dtype)
         text, mask = cond.prompt.hidden, cond.prompt.mask
-        out = self.transformer(
+        out = self.net(
             hidden_states=tokens, audio_hidden_states=audio, encoder_hidden_states=text,
             audio_encoder_hidden_states=text, timestep=timestep, audio_timestep=sigma * 1000.0,
             sigma=sigma, encoder_attention_mask=mask, audio_encoder_attention_mask=mask,

@@ -32,7 +32,7 @@ class WanBackbone(Backbone):
         return self.concat_condition(x_t, cond, mask_channels=extra - c)
 
     def _forward(self, x_t: torch.Tensor, sigma: torch.Tensor, cond: Condition) -> torch.Tensor:
-        return self.transformer(
+        return self.net(
             hidden_states=self._inputs(x_t, cond), timestep=sigma * 1000.0,
             encoder_hidden_states=cond.prompt.hidden, return_dict=False,
         )[0]

@@ -1,0 +1,141 @@
+"""Demonstrator and Executor-sampler actors: the video model on the rollout side.
+
+- ``DemonstratorWorker``: the frozen teacher. Rollouts conditioned on (image, detailed
+  solution), and teacher velocities at given student states (for r_distill).
+- ``SamplerWorker``: the Executor (same base + LoRA). G samples per task with the current
+  adapter, SDE with fp32 log-probs and latents kept, every group tagged with the adapter
+  version; between groups it pulls a newer adapter from the weight store if there is one.
+Both also sample benchmark videos for evaluation, so evaluation scales with the pools.
+"""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+import ray
+import torch
+
+from wmsd_ray.algorithms import distill_reward
+from wmsd_ray.config import Config, from_dict
+from wmsd_ray.models.loading import build_backbone
+from wmsd_ray.models.lora import add_lora, apply_adapter
+from wmsd_ray.models.sampling import generate, initial_noise, ode_sample, sde_sample
+from wmsd_ray.records import TaskSpec
+from wmsd_ray.rollouts import TEACHER_VERSION, RolloutGroup
+
+
+class _ModelWorker:
+    pool = "demonstrator"
+
+    def __init__(self, config: dict):
+        self.cfg = from_dict(Config, config)
+        torch.set_num_threads(getattr(self.cfg.actors, self.pool).threads)
+        torch.manual_seed(self.cfg.seed)
+        self.backbone = build_backbone(self.cfg.model, self.cfg.world).eval()
+        self.version = TEACHER_VERSION
+
+    def ready(self) -> bool:
+        return True
+
+    def _rollout(self, tasks: Sequence[TaskSpec], prompts: list[str], group: int, seed: int, eta: float,
+                 keep: bool, source: str) -> list[RolloutGroup]:
+        """G = ``group`` samples of each task in one batch; SDE when eta > 0 (with log-probs)."""
+        bb = self.backbone
+        cond = bb.condition(np.stack([t.image for t in tasks]), prompts).repeat(group)
+        x = initial_noise(bb, cond, torch.Generator().manual_seed(seed), group_size=group,
+                          shared=self.cfg.sampling.shared_noise)
+        if eta > 0 or keep:
+            traj = sde_sample(bb, cond, x, torch.Generator().manual_seed(seed + 1), eta, keep_velocities=keep)
+            final = traj.final
+        else:
+            traj, final = None, ode_sample(bb, cond, x)
+        videos = bb.decode(final)
+        out = []
+        for i, t in enumerate(tasks):
+            sl = slice(i * group, (i + 1) * group)
+            g = RolloutGroup(
+                group_id=f"{source}-{seed}-{i}", task_id=t.task_id, image=t.image, task=t.task, solution=t.solution,
+                family=t.family, held_out=t.held_out, source=source, version=self.version, seed=seed,
+                x0=final[sl].numpy(), videos=videos[sl], sigmas=bb.sigmas().numpy(), eta=float(eta),
+            )
+            if keep and traj is not None:
+                g.latents = traj.latents[:, sl].numpy()
+                g.log_probs = traj.log_probs[:, sl].numpy()
+                g.student_v = traj.velocities[:, sl].numpy()
+            out.append(g)
+        return out
+
+    def sample_videos(self, tasks: list[TaskSpec], prompt: str, seed: int) -> np.ndarray:
+        """One ODE video per task (evaluation), seeded like ``python -m wmsd_ray.eval``."""
+        prompts = [t.solution if prompt == "solution" else t.task for t in tasks]
+        return generate(self.backbone, np.stack([t.image for t in tasks]), prompts, seed,
+                        self.cfg.sampling.batch_size)
+
+
+class DemonstratorWorker(_ModelWorker):
+    pool = "demonstrator"
+
+    def rollouts(self, tasks: list[TaskSpec], group: int, seed: int, eta: float = 0.0) -> list[RolloutGroup]:
+        return self._rollout(tasks, [t.solution for t in tasks], group, seed, eta, keep=False, source="demonstrator")
+
+    @torch.no_grad()
+    def distill_rewards(self, group: RolloutGroup) -> RolloutGroup:
+        """r_distill of each sample: teacher (solution) vs student velocities along the student's path."""
+        if not group.student_v.size:
+            raise ValueError(f"group {group.group_id} kept no student velocities")
+        bb = self.backbone
+        g = group.size
+        cond = bb.condition(np.repeat(group.image[None], g, 0), [group.solution] * g)
+        teacher = []
+        for k in range(group.latents.shape[0] - 1):
+            x = torch.from_numpy(group.latents[k])
+            teacher.append(bb.velocity(x, torch.full((g,), float(group.sigmas[k])), cond).float().numpy())
+        mask = bb.gen_mask(torch.from_numpy(group.latents[0, :1])).numpy()[0]
+        group.r_distill = distill_reward(group.student_v, np.stack(teacher), group.sigmas, mask)
+        return group
+
+
+class SamplerWorker(_ModelWorker):
+    pool = "sampler"
+
+    def __init__(self, config: dict, weight_store=None):
+        super().__init__(config)
+        add_lora(self.backbone, self.cfg.model.lora, seed=self.cfg.seed)
+        self.backbone.eval()
+        self.version = 0
+        self.store = weight_store
+        self.sync_seconds: list[float] = []
+
+    def sync(self) -> int:
+        """Load the newest published adapter, if newer than ours. Returns our version."""
+        if self.store is None:
+            return self.version
+        latest = ray.get(self.store.latest.remote(self.version))
+        if latest is not None:
+            started = time.perf_counter()
+            version, (ref,) = latest
+            apply_adapter(self.backbone, ray.get(ref))
+            self.version = version
+            self.sync_seconds.append(time.perf_counter() - started)
+        return self.version
+
+    def sample_groups(self, tasks: list[TaskSpec], group: int, seed: int, eta: float,
+                      keep: bool = True) -> list[RolloutGroup]:
+        self.sync()
+        return self._rollout(tasks, [t.task for t in tasks], group, seed, eta, keep=keep, source="executor")
+
+    def load_adapter(self, arrays: dict, version: int) -> int:
+        """An explicit adapter (evaluation of a saved arm), bypassing the store."""
+        apply_adapter(self.backbone, arrays)
+        self.version = version
+        return version
+
+    def stats(self) -> dict:
+        s = self.sync_seconds
+        return {"version": self.version, "syncs": len(s), "sync_s_mean": float(np.mean(s)) if s else 0.0}
+
+
+
+DemonstratorActor = ray.remote(DemonstratorWorker)
+SamplerActor = ray.remote(SamplerWorker)

@@ -1,0 +1,90 @@
+"""The learner group seen from the driver: a Ray Train TorchTrainer fed through a bounded queue.
+
+``fit()`` runs in a background thread; the driver ``put``s train batches (blocking when
+the queue is full: backpressure), asks for checkpoints (acknowledged through the weight
+store once every earlier batch is applied) and finally stops it.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import ray
+from ray.util.queue import Queue
+
+from wmsd_ray.config import Config, to_dict
+
+from .worker import train_loop
+
+
+class LearnerGroup:
+    def __init__(self, cfg: Config, store, losses: dict[str, float], storage: Path, name: str, resume: str = ""):
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchConfig, TorchTrainer
+
+        os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+        lc = cfg.learner
+        self.store = store
+        self.queue = Queue(maxsize=cfg.stream.queue_size, actor_options={"num_cpus": 0})
+        use_gpu = lc.gpus_per_worker > 0
+        resources = {"CPU": lc.cpus_per_worker, **({"GPU": lc.gpus_per_worker} if use_gpu else {})}
+        self.trainer = TorchTrainer(
+            train_loop,
+            train_loop_config={"cfg": to_dict(cfg), "losses": dict(losses), "queue": self.queue, "store": store,
+                               "resume": resume},
+            torch_config=TorchConfig(backend=lc.backend or ("nccl" if use_gpu else "gloo")),
+            scaling_config=ScalingConfig(num_workers=lc.workers, use_gpu=use_gpu, resources_per_worker=resources),
+            run_config=RunConfig(name=name, storage_path=str(Path(storage).resolve())),
+        )
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._fit, daemon=True, name=f"learner-{name}")
+        self.thread.start()
+
+    def _fit(self) -> None:
+        try:
+            self.trainer.fit()
+        except BaseException as e:  # surfaced to the driver on its next call
+            self.error = e
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"learner group failed: {self.error}") from self.error
+        if not self.thread.is_alive():
+            raise RuntimeError("learner group exited unexpectedly")
+
+    def has_room(self) -> bool:
+        return not self.queue.full()
+
+    def depth(self) -> int:
+        return self.queue.size()
+
+    def put(self, batch_ref) -> None:
+        """Blocks while the queue is full (checking the learner is still alive)."""
+        while True:
+            self._check()
+            try:
+                self.queue.put({"batch": [batch_ref]}, block=True, timeout=1.0)
+                return
+            except Exception as e:  # ray.util.queue.Full
+                if type(e).__name__ != "Full":
+                    raise
+
+    def checkpoint(self, directory: Path, timeout: float = 600.0) -> None:
+        tag = str(directory)
+        self.queue.put({"checkpoint": tag}, block=True)
+        deadline = time.time() + timeout
+        while not ray.get(self.store.acked.remote(tag)):
+            self._check()
+            if time.time() > deadline:
+                raise TimeoutError(f"learner did not checkpoint to {tag} within {timeout:.0f} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put({"stop": True}, block=True)
+            self.thread.join()
+        ray.kill(self.queue.actor)
+        if self.error is not None:
+            raise RuntimeError(f"learner group failed: {self.error}") from self.error

@@ -1,0 +1,134 @@
+"""The learner's per-worker loop (Ray Train ``train_loop_per_worker``).
+
+Rank 0 takes the next item from the driver's bounded queue and broadcasts it, so every
+rank sees the same sequence: a train batch (each rank trains on its shard), a checkpoint
+request, or stop. After each applied update rank 0 publishes the adapter with its
+version. A non-finite loss on any rank skips the step on all ranks (counted, not applied).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+import torch.distributed as dist
+
+from wmsd_ray.algorithms import LossContext, total_loss
+from wmsd_ray.config import Config, from_dict
+from wmsd_ray.models.loading import build_backbone
+from wmsd_ray.models.lora import add_lora, export_adapter, load_lora, lora_parameters, save_lora
+
+from .engines import make_engine
+
+STATE_FILE = "learner_state.json"
+
+
+def _broadcast(item, rank: int):
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return item
+    box = [item if rank == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _barrier():
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+class Learner:
+    """One rank's model, engine and counters (also usable without Ray Train, for tests)."""
+
+    def __init__(self, cfg: Config, losses: dict[str, float], rank: int = 0, resume: str = ""):
+        self.cfg, self.losses, self.rank = cfg, losses, rank
+        torch.set_num_threads(cfg.learner.threads)
+        torch.manual_seed(cfg.seed)
+        use_cuda = cfg.learner.gpus_per_worker > 0 and torch.cuda.is_available()
+        self.device = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")
+        self.backbone = build_backbone(cfg.model, cfg.world)
+        add_lora(self.backbone, cfg.model.lora, seed=cfg.seed)
+        if resume:
+            load_lora(self.backbone, Path(resume))
+        self.backbone.train()
+        self.params = lora_parameters(self.backbone)
+        self.engine = make_engine(self.backbone, self.params, cfg.learner, self.device)
+        self.version, self.steps, self.skipped = 0, 0, 0
+        if resume:
+            self.engine.load(Path(resume))
+            state = json.loads((Path(resume) / STATE_FILE).read_text())
+            self.version, self.steps, self.skipped = state["version"], state["steps"], state["skipped"]
+
+    def update(self, batch) -> dict:
+        started = time.perf_counter()
+        shard = batch.shard(self.rank, dist.get_world_size() if dist.is_initialized() else 1)
+        a = self.cfg.algorithm
+        ctx = LossContext(self.backbone, shard, torch.Generator().manual_seed(int(batch.seed)),
+                          awm_negative_scale=a.awm_negative_scale, grpo_clip=a.grpo_clip, grpo_kl=a.grpo_kl,
+                          grpo_timesteps=a.grpo_timesteps, current_version=self.version)
+        with self.engine.autocast():
+            loss, metrics = total_loss(ctx, self.losses)
+        self.steps += 1
+        if not self.engine.all_finite(loss):
+            self.engine.skip()
+            self.skipped += 1
+            metrics = {"skipped_nan": 1.0}
+        else:
+            metrics["grad_norm"] = self.engine.step(loss)
+            metrics["loss"] = float(loss)
+            self.version += 1
+        lag = self.version - batch.versions[batch.versions >= 0] if (batch.versions >= 0).any() else np.zeros(1)
+        metrics.update({"update": batch.update, "kind": batch.kind, "version": self.version, "steps": self.steps,
+                        "skipped": self.skipped, "step_s": time.perf_counter() - started,
+                        "staleness_mean": float(np.mean(lag)), "staleness_max": float(np.max(lag))})
+        return metrics
+
+    def publish(self, store, metrics: dict) -> None:
+        """Rank 0: the adapter (numpy, object store) + its version + this update's metrics."""
+        started = time.perf_counter()
+        arrays = export_adapter(self.backbone)
+        metrics["publish_s"] = time.perf_counter() - started
+        store.publish.remote(self.version, arrays, metrics)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.engine.save(directory, self.rank)
+        if self.rank == 0:
+            save_lora(self.backbone, directory)
+            np.savez(directory / "adapter.npz", **export_adapter(self.backbone))
+            (directory / STATE_FILE).write_text(json.dumps(
+                {"version": self.version, "steps": self.steps, "skipped": self.skipped}))
+
+
+def train_loop(config: dict) -> None:
+    """Ray Train entry: ``config`` holds the resolved config, loss weights, queue, store, resume dir."""
+    from ray import train
+
+    ctx = train.get_context()
+    rank = ctx.get_world_rank()
+    cfg = from_dict(Config, config["cfg"])
+    learner = Learner(cfg, config["losses"], rank, config.get("resume", ""))
+    queue, store = config["queue"], config["store"]
+    if rank == 0:
+        learner.publish(store, {"event": "start", "version": learner.version})
+    while True:
+        item = _broadcast(queue.get(block=True) if rank == 0 else None, rank)
+        if "stop" in item:
+            break
+        if "checkpoint" in item:
+            learner.save(Path(item["checkpoint"]))
+            _barrier()
+            if rank == 0:
+                ray.get(store.ack.remote(item["checkpoint"]))
+            continue
+        batch = ray.get(item["batch"][0])
+        metrics = learner.update(batch)
+        if rank == 0:
+            learner.publish(store, metrics)
+    _barrier()
+    if rank == 0:
+        ray.get(store.report.remote({"event": "stopped", "version": learner.version, "steps": learner.steps,
+                                     "skipped": learner.skipped, "pid": os.getpid()}))

@@ -1,0 +1,38 @@
+"""Advantage estimators over a group of G samples of one task (a registry, chosen by config)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+AdvantageFn = Callable[[np.ndarray, float, float], np.ndarray]
+
+
+def grpo(rewards: np.ndarray, eps: float, clip: float) -> np.ndarray:
+    """(R - group mean) / (group std + eps), clipped: GRPO / Flow-GRPO."""
+    r = np.asarray(rewards, np.float64)
+    return np.clip((r - r.mean()) / (r.std() + eps), -clip, clip).astype(np.float32)
+
+
+def mean_baseline(rewards: np.ndarray, eps: float, clip: float) -> np.ndarray:
+    """R - group mean, no std scaling (Dr. GRPO): keeps the reward's own scale."""
+    r = np.asarray(rewards, np.float64)
+    return np.clip(r - r.mean(), -clip, clip).astype(np.float32)
+
+
+def rloo(rewards: np.ndarray, eps: float, clip: float) -> np.ndarray:
+    """R minus the mean of the other G - 1 samples (leave-one-out baseline)."""
+    r = np.asarray(rewards, np.float64)
+    g = len(r)
+    if g < 2:
+        return np.zeros(g, np.float32)
+    return np.clip(r - (r.sum() - r) / (g - 1), -clip, clip).astype(np.float32)
+
+
+ADVANTAGES: dict[str, AdvantageFn] = {"grpo": grpo, "mean": mean_baseline, "rloo": rloo}
+
+
+def group_advantages(rewards: np.ndarray, estimator: str, eps: float, clip: float) -> np.ndarray:
+    if estimator not in ADVANTAGES:
+        raise KeyError(f"unknown advantage estimator {estimator!r} (known: {sorted(ADVANTAGES)})")
+    return ADVANTAGES[estimator](rewards, eps, clip)

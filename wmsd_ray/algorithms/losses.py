@@ -1,0 +1,182 @@
+"""The loss registry: every learner objective is a named function of one ``LossContext``.
+
+- ``off_policy_distill``: flow matching of the Executor (image + short task) on the
+  Demonstrator's judge-accepted rollouts (image + detailed solution): the student learns the
+  teacher's velocity field where the teacher succeeded.
+- ``on_policy_distill``: at states of the student's own trajectories, regress
+  v_student(x_t | task) onto v_teacher(x_t | solution) (teacher = adapter off).
+- ``awm``: advantage-weighted flow matching on re-noised final samples (negatives scaled).
+- ``flow_grpo``: PPO-clipped ratio over stored SDE transitions, optional KL to adapter-off.
+- ``anchor``: ||v_student - v_teacher||^2 at re-noised states (weight beta_d, 0.01 by default).
+
+For x0-predicting models the two velocity-matching terms compare x0 predictions, i.e. the
+velocity difference times sigma, which keeps small-sigma states from dominating.
+A phase's objective is a weighted sum: ``{name: weight}`` from the config.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..models.backbones import Backbone, Condition
+from ..models.flow import add_noise, sample_train_sigmas
+from ..models.lora import adapter_disabled
+from ..models.sampling import sde_mean, sde_std, transition_log_prob
+from ..rollouts import TrainBatch
+
+
+@dataclass
+class LossContext:
+    backbone: Backbone
+    batch: TrainBatch
+    generator: torch.Generator
+    awm_negative_scale: float = 0.5
+    grpo_clip: float = 1e-3
+    grpo_kl: float = 0.0
+    grpo_timesteps: int = 4
+    current_version: int = 0
+    cache: dict = field(default_factory=dict)
+
+    def cond(self, which: str) -> Condition:
+        """The Executor's condition (``task``) or the teacher's (``solution``), built once."""
+        if which not in self.cache:
+            b = self.batch
+            texts = b.tasks if which == "task" else b.solutions
+            self.cache[which] = self.backbone.condition(b.images, texts)
+        return self.cache[which]
+
+    def x0(self) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.batch.x0, np.float32))
+
+    def renoised(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x0, sigma, noise) for re-noised training states, shared by the terms of one update."""
+        if "renoised" not in self.cache:
+            x0 = self.x0()
+            sigma = sample_train_sigmas(x0.shape[0], self.backbone.cfg.timestep_shift, self.generator)
+            noise = torch.randn(x0.shape, generator=self.generator)
+            self.cache["renoised"] = (x0, sigma, noise)
+        return self.cache["renoised"]
+
+
+LossFn = Callable[[LossContext], tuple[torch.Tensor, dict]]
+LOSSES: dict[str, LossFn] = {}
+
+
+def register(name: str):
+    def deco(fn: LossFn) -> LossFn:
+        LOSSES[name] = fn
+        return fn
+    return deco
+
+
+def _masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.expand_as(a)
+    return ((a - b) ** 2 * m).sum(dim=tuple(range(1, a.ndim))) / m[0].sum()
+
+
+def _teacher_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Per-sample ||student - teacher||^2 at x_t (x0 space for x0 models, else velocity)."""
+    bb = ctx.backbone
+    pred = bb.x0 if bb.cfg.prediction == "x0" else bb.velocity
+    student = pred(x_t, sigma, ctx.cond("task"))
+    with torch.no_grad(), adapter_disabled(bb):
+        teacher = pred(x_t, sigma, ctx.cond("solution"))
+    return _masked_mse(student, teacher, bb.gen_mask(student))
+
+
+@register("off_policy_distill")
+def off_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
+    x0, sigma, noise = ctx.renoised()
+    per = ctx.backbone.flow_loss_per_sample(x0, ctx.cond("task"), sigma, noise)
+    return per.mean(), {"flow_mse": float(per.mean())}
+
+
+@register("awm")
+def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
+    x0, sigma, noise = ctx.renoised()
+    per = ctx.backbone.flow_loss_per_sample(x0, ctx.cond("task"), sigma, noise)
+    adv = torch.from_numpy(np.asarray(ctx.batch.advantages, np.float32))
+    w = torch.where(adv < 0, adv * ctx.awm_negative_scale, adv)
+    return (per * w).mean(), {"awm_mse": float(per.mean()), "adv_mean": float(adv.mean())}
+
+
+@register("anchor")
+def anchor(ctx: LossContext) -> tuple[torch.Tensor, dict]:
+    x0, sigma, noise = ctx.renoised()
+    gap = _teacher_gap(ctx, add_noise(x0, noise, sigma), sigma)
+    return gap.mean(), {"teacher_gap": float(gap.mean())}
+
+
+@register("on_policy_distill")
+def on_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
+    b = ctx.batch
+    if not b.latents.size:  # no stored trajectory: the re-noised final sample stands in
+        return anchor(ctx)
+    k_steps = b.latents.shape[0] - 1
+    ks = torch.randint(0, k_steps, (b.size,), generator=ctx.generator)
+    x_t = torch.stack([torch.from_numpy(np.asarray(b.latents[int(k), i])) for i, k in enumerate(ks)])
+    sigma = torch.from_numpy(np.asarray(b.sigmas, np.float32))[ks]
+    gap = _teacher_gap(ctx, x_t, sigma)
+    return gap.mean(), {"on_policy_gap": float(gap.mean())}
+
+
+@register("flow_grpo")
+def flow_grpo(ctx: LossContext) -> tuple[torch.Tensor, dict]:
+    """PPO-clipped surrogate over a few stored transitions per sample; old log-probs as sampled."""
+    b, bb = ctx.batch, ctx.backbone
+    if not b.latents.size or not b.log_probs.size:
+        raise ValueError("flow_grpo needs stored latents and log-probs (sampler keep_trajectory)")
+    sigmas = torch.from_numpy(np.asarray(b.sigmas, np.float32))
+    k_steps = b.log_probs.shape[0]
+    steps = torch.randperm(k_steps, generator=ctx.generator)[: min(ctx.grpo_timesteps, k_steps)].tolist()
+    cond = ctx.cond("task")
+    adv = torch.from_numpy(np.asarray(b.advantages, np.float32))
+    mask = bb.gen_mask(torch.from_numpy(np.asarray(b.latents[0, :1])))
+    losses, ratios, kls = [], [], []
+    for k in steps:
+        x = torch.from_numpy(np.asarray(b.latents[k], np.float32))
+        x_next = torch.from_numpy(np.asarray(b.latents[k + 1], np.float32))
+        s = torch.full((b.size,), float(sigmas[k]))
+        mean = sde_mean(x, bb.velocity(x, s, cond).float(), sigmas, k, b.eta)
+        new_lp = transition_log_prob(x_next, mean, sigmas, k, b.eta, mask)
+        ratio = torch.exp(new_lp - torch.from_numpy(np.asarray(b.log_probs[k], np.float32)))
+        clipped = torch.clamp(ratio, 1 - ctx.grpo_clip, 1 + ctx.grpo_clip)
+        losses.append(-torch.minimum(ratio * adv, clipped * adv).mean())
+        ratios.append(ratio.detach())
+        if ctx.grpo_kl > 0:
+            with torch.no_grad(), adapter_disabled(bb):
+                ref_mean = sde_mean(x, bb.velocity(x, s, cond).float(), sigmas, k, b.eta)
+            scale = sde_std(sigmas, k, b.eta) * math.sqrt(float(sigmas[k] - sigmas[k + 1]))
+            kl = _masked_mse(mean, ref_mean, mask) / (2 * max(scale, 1e-8) ** 2)
+            kls.append(kl.mean())
+            losses[-1] = losses[-1] + ctx.grpo_kl * kls[-1]
+    ratio_all = torch.stack(ratios)
+    metrics = {"ratio_mean": float(ratio_all.mean()), "ratio_first": float(ratios[0].mean()),
+               "ratio_max_dev": float((ratio_all - 1).abs().max()),
+               "clip_frac": float(((ratio_all - 1).abs() > ctx.grpo_clip).float().mean())}
+    if kls:
+        metrics["kl"] = float(torch.stack(kls).mean())
+    return torch.stack(losses).mean(), metrics
+
+
+def total_loss(ctx: LossContext, weights: dict[str, float]) -> tuple[torch.Tensor, dict]:
+    """Weighted sum of the named losses (weights of 0 are skipped)."""
+    total, metrics = None, {}
+    for name, w in weights.items():
+        if not w:
+            continue
+        if name not in LOSSES:
+            raise KeyError(f"unknown loss {name!r} (known: {sorted(LOSSES)})")
+        value, m = LOSSES[name](ctx)
+        metrics[f"loss/{name}"] = float(value)
+        metrics.update({f"{name}/{k}": v for k, v in m.items()})
+        total = w * value if total is None else total + w * value
+    if total is None:
+        raise ValueError("the phase's loss weights are all zero")
+    if ctx.batch.nan_test:
+        total = total * float("nan")
+    return total, metrics

@@ -1,0 +1,168 @@
+"""Config sections of the Ray runtime and WMSD training: actor pools, learner, stream, algorithm, phases."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass
+class PoolConfig:
+    """One actor pool: how many, and what each reserves (fractions allowed)."""
+
+    count: int = 1
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    threads: int = 1  # torch intra-op threads inside each actor
+    max_restarts: int = 3
+
+    def validate(self) -> None:
+        _require(self.count >= 1, f"pool count must be >= 1, got {self.count}")
+        _require(self.num_cpus >= 0 and self.num_gpus >= 0, "pool num_cpus/num_gpus must be >= 0")
+        _require(self.threads >= 1, "pool threads must be >= 1")
+
+
+def _pool(count: int, cpus: float, threads: int = 1) -> PoolConfig:
+    return PoolConfig(count=count, num_cpus=cpus, threads=threads)
+
+
+@dataclass
+class ActorsConfig:
+    """Pools scale independently: rollout workers grow without touching the learner.
+
+    CPU reservations are Ray's logical bookkeeping: on the 2-core embedded machine each pool
+    reserves a quarter so that the learner's whole core plus every pool of a phase fit;
+    ``threads`` sets what each actor actually computes with.
+    """
+
+    proposer: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
+    demonstrator: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
+    sampler: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
+    judge: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
+
+
+@dataclass
+class LearnerConfig:
+    """The learner group: Ray Train TorchTrainer workers with DDP or DeepSpeed."""
+
+    engine: str = "ddp"  # ddp | deepspeed
+    workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    threads: int = 1
+    zero_stage: int = 0  # DeepSpeed ZeRO stage 0-3
+    dtype: str = "float32"  # float32 | bfloat16 (DeepSpeed bf16 / autocast)
+    lr: float = 2.0e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    batch_size: int = 16  # samples per update, split over workers
+    backend: str = ""  # torch.distributed backend; "" = gloo on CPU, nccl on GPU
+
+    def validate(self) -> None:
+        _require(self.engine in ("ddp", "deepspeed"), f"learner.engine must be 'ddp' or 'deepspeed', got {self.engine!r}")
+        _require(self.workers >= 1, f"learner.workers must be >= 1, got {self.workers}")
+        _require(0 <= self.zero_stage <= 3, f"learner.zero_stage must be in 0..3, got {self.zero_stage}")
+        _require(self.dtype in ("float32", "bfloat16"), f"learner.dtype must be float32 or bfloat16, got {self.dtype!r}")
+        _require(self.lr > 0 and self.batch_size >= self.workers,
+                 "learner.lr must be > 0 and learner.batch_size >= learner.workers")
+
+
+@dataclass
+class StreamConfig:
+    """Trajectory streaming: bounded in-flight work, staleness bound, whole-group retries.
+
+    ``mode``: ``async`` (samplers run ahead of the learner, bounded by ``max_staleness``)
+    or ``sync`` (sample, then train, then sample: the baseline the benchmark compares).
+    """
+
+    mode: str = "async"
+    max_in_flight: int = 4  # rollout groups outstanding per sampler/demonstrator actor
+    queue_size: int = 4  # train batches waiting for the learner (backpressure)
+    max_staleness: int = 8  # updates a policy sample may lag the learner
+    stale_policy: str = "drop"  # drop | importance (keep; Flow-GRPO's ratio corrects it)
+    reuse: int = 4  # updates a policy sample may serve before it is retired
+    group_retries: int = 3
+    task_timeout_s: float = 600.0
+
+    def validate(self) -> None:
+        _require(self.mode in ("async", "sync"), f"stream.mode must be 'async' or 'sync', got {self.mode!r}")
+        _require(self.max_in_flight >= 1 and self.queue_size >= 1, "stream.max_in_flight and stream.queue_size must be >= 1")
+        _require(self.max_staleness >= 0, "stream.max_staleness must be >= 0")
+        _require(self.stale_policy in ("drop", "importance"), "stream.stale_policy must be 'drop' or 'importance'")
+        _require(self.reuse >= 1 and self.group_retries >= 0, "stream.reuse must be >= 1, stream.group_retries >= 0")
+
+
+@dataclass
+class AlgorithmConfig:
+    """Rewards, advantages and the loss weights of each phase (names from the loss registry)."""
+
+    lambda_task: float = 1.0
+    lambda_distill: float = 0.0
+    lambda_consistency: float = 1.0
+    advantage: str = "grpo"  # grpo | mean | rloo
+    adv_eps: float = 1.0e-4
+    adv_clip: float = 5.0
+    distill_losses: dict[str, float] = field(default_factory=lambda: {"off_policy_distill": 1.0, "anchor": 0.01})
+    rl_losses: dict[str, float] = field(default_factory=lambda: {"awm": 1.0, "anchor": 0.01})
+    awm_negative_scale: float = 0.5
+    grpo_clip: float = 1.0e-3
+    grpo_kl: float = 0.0
+    grpo_timesteps: int = 4
+    teacher_mix: float = 0.25  # share of each RL batch drawn from the judge-filtered teacher buffer
+
+    def validate(self) -> None:
+        from ..algorithms import ADVANTAGES, LOSSES
+
+        _require(self.advantage in ADVANTAGES, f"algorithm.advantage must be one of {sorted(ADVANTAGES)}, got {self.advantage!r}")
+        for key in ("distill_losses", "rl_losses"):
+            losses = getattr(self, key)
+            bad = [k for k in losses if k not in LOSSES]
+            _require(not bad, f"algorithm.{key}: unknown loss {bad[0] if bad else ''!r} (known: {', '.join(sorted(LOSSES))})")
+            _require(any(v for v in losses.values()), f"algorithm.{key} needs a non-zero weight")
+        _require(0 <= self.teacher_mix < 1, "algorithm.teacher_mix must be in [0, 1)")
+        _require(self.adv_eps > 0 and self.adv_clip > 0, "algorithm.adv_eps and adv_clip must be > 0")
+
+
+@dataclass
+class TrainConfig:
+    """The phase schedule: propose -> Demonstrator rollouts (judge-filtered) -> distill -> RL -> eval."""
+
+    teacher_samples: int = 2  # Demonstrator rollouts per task
+    teacher_eta: float = 0.0  # 0 = ODE
+    judge_filter: bool = True
+    min_buffer: int = 128  # accepted teacher samples before distillation starts
+    distill_updates: int = 900
+    rl_updates: int = 300
+    rl_tasks: int = 4  # tasks per sampler call (each G samples)
+    ablation: bool = True  # also train distillation-only for rl_updates more (the paper's ablation)
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    eval: bool = True
+
+    def validate(self) -> None:
+        _require(self.teacher_samples >= 1, "train.teacher_samples must be >= 1")
+        _require(self.distill_updates >= 0 and self.rl_updates >= 0, "train.*_updates must be >= 0")
+        _require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
+
+
+@dataclass
+class RayConfig:
+    """Where to run: empty ``address`` starts a local cluster (dashboard on 127.0.0.1)."""
+
+    address: str = ""
+    num_cpus: int = 0  # 0 = all of this machine's
+    dashboard: bool = True
+    dashboard_port: int = 8265
+    object_store_mb: int = 1024
+
+
+@dataclass
+class LoggingConfig:
+    wandb: str = "offline"  # offline | online | disabled
+    project: str = "wmsd-ray"
+    videos_every: int = 100  # log sample videos every N updates

@@ -1,0 +1,1 @@
+"""The driver's parts: cluster connection, sample buffers, checkpoints, metrics, phases."""

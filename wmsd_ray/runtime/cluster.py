@@ -1,0 +1,65 @@
+"""Connecting to Ray: a local cluster with its dashboard, or an existing one by address.
+
+Locally Ray 2.60's token auth is switched off (``RAY_AUTH_MODE=disabled``) so the dashboard
+opens in a browser without a token; on a cluster the address (``--address`` / ``RAY_ADDRESS``)
+decides and the cluster's own auth applies. A background sampler records peak memory of
+this process tree (driver, Ray's own processes and every worker).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import psutil
+import ray
+
+from ..config import Config
+
+
+def connect(cfg: Config, address: str = "") -> dict:
+    address = address or cfg.ray.address or os.environ.get("RAY_ADDRESS", "")
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+    runtime_env = {"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1", "TOKENIZERS_PARALLELISM": "false"}}
+    if address:
+        info = ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        return {"address": address, "dashboard": info.dashboard_url, "local": False}
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    kwargs = dict(address="local", include_dashboard=cfg.ray.dashboard, dashboard_host="127.0.0.1",
+                  dashboard_port=cfg.ray.dashboard_port, object_store_memory=cfg.ray.object_store_mb * 2 ** 20,
+                  runtime_env=runtime_env, log_to_driver=False)
+    if cfg.ray.num_cpus:
+        kwargs["num_cpus"] = cfg.ray.num_cpus
+    info = ray.init(**kwargs)
+    return {"address": "local", "dashboard": info.dashboard_url, "local": True}
+
+
+class MemoryMonitor:
+    """Peak resident memory of this process and all its descendants, sampled every ``every`` s."""
+
+    def __init__(self, every: float = 1.0):
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def sample(self) -> int:
+        me = psutil.Process()
+        total = 0
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        self.peak_bytes = max(self.peak_bytes, total)
+        return total
+
+    def _run(self, every: float) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(every)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.peak_bytes / 2 ** 30

@@ -1,0 +1,236 @@
+"""The single controller: phase schedule, actor pools, streaming, checkpoints, metrics.
+
+Data flows one way: scenes -> proposer -> Demonstrator (solution) -> judge -> teacher buffer
+-> learner (off-policy distillation); then Executor samplers (task, adapter vN) -> judge
+(-> Demonstrator for r_distill) -> advantages -> policy pool -> learner (distillation + RL)
+-> adapter vN+1 -> samplers. Actors exchange records through the object store; the driver
+only routes ObjectRefs, enforces the bounds, and decides what the learner trains on next.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import ray
+from tqdm import tqdm
+
+from actors.models import DemonstratorActor, SamplerActor
+from actors.pool import ActorPool, Call
+from actors.roles import JudgeActor, ProposerActor, config_payload
+from learners.group import LearnerGroup
+from learners.weights import WeightStoreActor
+from wmsd_ray.algorithms import combine_rewards, group_advantages
+from wmsd_ray.config import Config
+from wmsd_ray.records import TaskSpec, read_parquet, write_parquet
+from wmsd_ray.world.benchmark import benchmark_scene_keys
+from wmsd_ray.world.render import Renderer
+from wmsd_ray.world.scene import random_scene
+
+from .buffers import PolicyPool, policy_batch, teacher_batch
+from .metrics import Metrics
+from .state import PHASES, DriverState, checkpoint_root, load_latest, prune, save_state
+
+log = logging.getLogger(__name__)
+
+
+class Driver:
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False):
+        self.cfg, self.run_dir = cfg, run_dir
+        loaded = load_latest(run_dir) if resume else None
+        self.state, self.resumed_from = (loaded if loaded else (DriverState(), None))
+        self.rng = self.state.generator(cfg.seed)
+        if self.state.policy is None:
+            s = cfg.stream
+            self.state.policy = PolicyPool(s.max_staleness, s.reuse, s.stale_policy)
+        self.metrics = Metrics(cfg, run_dir, resume)
+        self.store = WeightStoreActor.remote()
+        self.pools: dict[str, ActorPool] = {}
+        self.version = 0
+        self.tasks: list[TaskSpec] = []
+        if (run_dir / "tasks.parquet").is_file():
+            self.tasks = read_parquet(TaskSpec, run_dir / "tasks.parquet")
+
+    # -- pools ------------------------------------------------------------------------
+    def pool(self, name: str) -> ActorPool:
+        if name not in self.pools:
+            pc = getattr(self.cfg.actors, name)
+            cls = {"proposer": ProposerActor, "demonstrator": DemonstratorActor, "sampler": SamplerActor,
+                   "judge": JudgeActor}[name]
+            payload = config_payload(self.cfg)
+            args = (payload, self.store) if name == "sampler" else (payload,)
+            opts = dict(num_cpus=pc.num_cpus, num_gpus=pc.num_gpus, max_restarts=pc.max_restarts,
+                        name=None, max_concurrency=1)
+            self.pools[name] = ActorPool(name, lambda: cls.options(**opts).remote(*args), pc.count,
+                                         self.cfg.stream.max_in_flight, self.cfg.stream.group_retries)
+            self.pools[name].wait_ready()
+        return self.pools[name]
+
+    def release(self, *names: str) -> None:
+        for n in names:
+            if n in self.pools:
+                self.state.counters.update({f"{n}_{k}": v for k, v in self.pools[n].counters.items()})
+                self.pools.pop(n).kill()
+
+    def next_seed(self) -> int:
+        self.state.calls += 1
+        return self.cfg.seed * 1_000_003 + self.state.calls * 7919
+
+    # -- checkpoints ------------------------------------------------------------------
+    def checkpoint(self, learner: LearnerGroup | None, name: str) -> Path:
+        directory = checkpoint_root(self.run_dir) / name
+        if learner is not None:
+            learner.checkpoint(directory / "learner")
+            self.state.learner_dirs[name] = str(directory / "learner")
+        save_state(self.state, self.rng, directory)
+        prune(self.run_dir, self.cfg.train.keep_checkpoints, protect={"distill_end", "rl_end", "ablation_end"})
+        return directory
+
+    def learner_resume_dir(self, phase: str, start_from: str) -> str:
+        """Within a phase: the last checkpoint of it; at its start: the named boundary checkpoint."""
+        if self.resumed_from is not None and self.state.phase == phase and self.state.sent[phase]:
+            return str(self.resumed_from / "learner")
+        return self.state.learner_dirs.get(start_from, "")
+
+    # -- the schedule -----------------------------------------------------------------
+    def run(self) -> None:
+        for phase in PHASES[PHASES.index(self.state.phase):-1]:
+            self.state.phase = phase
+            started = time.time()
+            getattr(self, f"phase_{phase}")()
+            self.metrics.log({"event": "phase_done", "phase": phase, "seconds": time.time() - started})
+            self.state.phase = PHASES[PHASES.index(phase) + 1]
+            if phase in ("propose", "eval"):
+                self.checkpoint(None, f"{phase}_end")
+        self.metrics.close()
+
+    def phase_propose(self) -> None:
+        """Training scenes (never benchmark layouts) rendered to pixels -> proposer actors -> TaskSpecs."""
+        world, data = self.cfg.world, self.cfg.data
+        scene_rng = np.random.default_rng([self.cfg.seed, data.scene_seed])
+        renderer, exclude = Renderer(world), benchmark_scene_keys(world)
+        images = [renderer.render(random_scene(world, scene_rng, exclude)) for _ in range(data.train_scenes)]
+        proposers = self.pool("proposer")
+        pending = deque(range(len(images)))
+        results: dict[int, list[TaskSpec]] = {}
+        while pending or proposers.in_flight:
+            while pending and proposers.has_capacity():
+                i = pending.popleft()
+                proposers.submit(Call("propose", (images[i], f"train-{i:04d}", self.cfg.seed * 7919 + i), tag=i))
+            for call, _, proposal in proposers.done(timeout=0.5):
+                results[call.tag] = proposal.specs
+                self.state.counters.update({f"proposer_rejected/{k}": v for k, v in proposal.rejected.items()})
+        self.tasks = [s for i in sorted(results) for s in results[i]]
+        if not self.tasks:
+            raise RuntimeError("the proposer produced no tasks from the training scenes")
+        write_parquet(self.run_dir / "tasks.parquet", self.tasks, TaskSpec)
+        self.release("proposer")
+        self.metrics.log({"event": "proposed", "scenes": len(images), "tasks": len(self.tasks)})
+        print(f"propose: {len(self.tasks)} task/solution pairs from {len(images)} training scenes", flush=True)
+
+    def _progress(self, phase: str, total: int) -> tqdm:
+        return tqdm(total=total, initial=self.state.sent[phase], desc=phase, unit="upd", file=sys.stdout,
+                    mininterval=5, dynamic_ncols=False, ncols=100)
+
+    def _drain_learner_metrics(self, phase: str, bar: tqdm | None = None) -> list[dict]:
+        rows = ray.get(self.store.drain.remote())
+        for row in rows:
+            if "version" in row:
+                self.version = max(self.version, int(row["version"]))
+            row.setdefault("phase", phase)
+            self.metrics.log(row)
+            if "step_s" in row:
+                self.metrics.gauge(staleness_mean=row.get("staleness_mean"), sync_s=row.get("publish_s"))
+                if row.get("skipped_nan"):
+                    self.state.counters["nan_skipped"] += 1
+        if rows and bar is not None:
+            last = [r for r in rows if "loss" in r]
+            if last:
+                bar.set_postfix(loss=f"{last[-1]['loss']:.4f}", v=self.version, refresh=False)
+        return rows
+
+    def phase_distill(self) -> None:
+        self._teacher_then_learn("distill", self.cfg.train.distill_updates, self.cfg.algorithm.distill_losses,
+                                 start_from="")
+
+    def phase_ablation(self) -> None:
+        """Distillation alone for as many more updates as the RL phase had (matched updates)."""
+        if not self.cfg.train.ablation:
+            return
+        self._teacher_then_learn("ablation", self.cfg.train.rl_updates, self.cfg.algorithm.distill_losses,
+                                 start_from="distill_end")
+
+    def _teacher_then_learn(self, phase: str, target: int, losses: dict, start_from: str) -> None:
+        """Demonstrator rollouts -> judge -> teacher buffer, while the learner trains on the buffer."""
+        cfg, st = self.cfg, self.state
+        store = self.store if phase == "distill" else WeightStoreActor.remote()
+        learner = LearnerGroup(cfg, store, losses, self.run_dir / "ray_train", phase,
+                               resume=self.learner_resume_dir(phase, start_from))
+        todo = deque(i for i in range(len(self.tasks)) if i not in st.teacher_done)
+        demo = self.pool("demonstrator") if todo else None
+        judge = self.pool("judge")
+        bar = self._progress(phase, target)
+        started, videos = time.time(), 0
+        try:
+            while st.sent[phase] < target:
+                while todo and demo is not None and demo.has_capacity():
+                    chunk = [todo.popleft() for _ in range(min(cfg.train.rl_tasks, len(todo)))]
+                    demo.submit(Call("rollouts", ([self.tasks[i] for i in chunk], cfg.train.teacher_samples,
+                                                  self._task_seed(chunk[0]), cfg.train.teacher_eta), tag=chunk))
+                for call, ref, _ in demo.done() if demo is not None else []:
+                    judge.submit(Call("score_groups", (ref,), tag=call.tag))
+                for call, _, groups in judge.done():
+                    for g in groups:
+                        kept = st.teacher.add(g, cfg.train.judge_filter)
+                        st.counters["teacher_videos"] += g.size
+                        st.counters["teacher_accepted"] += kept
+                        st.counters["judge_errors"] += g.judge_errors
+                        videos += g.size
+                    st.teacher_done.update(call.tag)
+                    self.metrics.gauge(videos_per_s_demonstrator=videos / (time.time() - started),
+                                       judge_accept_rate=st.counters["teacher_accepted"] / max(1, st.counters["teacher_videos"]))
+                teacher_busy = bool(todo or judge.in_flight or (demo is not None and demo.in_flight))
+                if not teacher_busy and len(st.teacher) < cfg.train.min_buffer:
+                    raise RuntimeError(f"the judge accepted only {len(st.teacher)} teacher samples "
+                                       f"(< train.min_buffer={cfg.train.min_buffer}); nothing to distil")
+                while (st.sent[phase] < target and len(st.teacher) >= cfg.train.min_buffer and learner.has_room()):
+                    batch = teacher_batch(st.sent[phase], st.teacher.draw(self.rng, cfg.learner.batch_size),
+                                          self.next_seed())
+                    learner.put(ray.put(batch))
+                    st.sent[phase] += 1
+                    bar.update(1)
+                    if st.sent[phase] % cfg.train.checkpoint_every == 0 and st.sent[phase] < target:
+                        self.checkpoint(learner, f"step-{phase}-{st.sent[phase]:06d}")
+                self.metrics.gauge(learner_queue_depth=learner.depth())
+                self._drain_learner_metrics(phase, bar)
+                waiting = list(judge.in_flight) + (list(demo.in_flight) if demo is not None else [])
+                ray.wait(waiting or [self.store.ready.remote()], num_returns=1, timeout=0.05)
+            self.checkpoint(learner, f"{phase}_end")
+        finally:
+            learner.stop()
+            bar.close()
+        if not self.cfg.algorithm.lambda_distill:
+            self.release("demonstrator")  # the RL phase needs it only for r_distill
+        self._drain_learner_metrics(phase)
+        print(f"{phase}: {st.sent[phase]} updates; teacher videos {st.counters['teacher_videos']}, "
+              f"judge-accepted {st.counters['teacher_accepted']} (buffer {len(st.teacher)})", flush=True)
+
+    def _task_seed(self, index: int) -> int:
+        """Teacher rollouts of task ``index`` always use the same seed (a retried group is the same group)."""
+        return self.cfg.seed * 1_000_003 + 104_729 * (index + 1)
+
+    def phase_rl(self) -> None:
+        from .rl import run_rl
+
+        run_rl(self)
+
+    def phase_eval(self) -> None:
+        if not self.cfg.train.eval:
+            return
+        from .evaluate import run_eval
+
+        self.release("demonstrator", "judge", "sampler")
+        run_eval(self)

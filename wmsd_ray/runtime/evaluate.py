@@ -1,0 +1,165 @@
+"""The run's last phase: benchmark the Demonstrator and both Executor arms, write the report.
+
+Four models on the same benchmark tasks and seeds: Demonstrator (detailed solution),
+Demonstrator (short task), Executor after distillation alone (short task) and Executor after
+distillation + RL (short task), the last two at matched learner updates. Sampling runs on
+the actor pools, judging on the judge pool. Output, in the run folder: ``report.md``,
+``scores.json``, ``scores.png``, ``curves.png`` and ``samples.gif``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from actors.pool import Call
+from wmsd_ray.eval import write_report
+from wmsd_ray.evaluation import score_judged
+from wmsd_ray.world.benchmark import load_benchmark
+
+from .metrics import read_metrics
+
+MODELS = {  # label -> (pool, prompt, adapter checkpoint)
+    "Demonstrator (solution)": ("demonstrator", "solution", None),
+    "Demonstrator (task)": ("demonstrator", "task", None),
+    "Executor distill-only (task)": ("sampler", "task", "ablation_end"),
+    "Executor distill+RL (task)": ("sampler", "task", "rl_end"),
+}
+
+
+def _adapter_arrays(directory: str) -> dict:
+    with np.load(Path(directory) / "adapter.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _sample(d, pool_name: str, prompt: str, tasks: list, adapter: dict | None) -> np.ndarray:
+    pool = d.pool(pool_name)
+    if adapter is not None:
+        pool.broadcast("load_adapter", adapter, -2)
+    chunk = d.cfg.sampling.batch_size
+    for start in range(0, len(tasks), chunk):
+        pool.submit(Call("sample_videos", (tasks[start:start + chunk], prompt, d.cfg.eval.seed + start), tag=start))
+    parts: dict[int, np.ndarray] = {}
+    while pool.in_flight:
+        for call, _, videos in pool.done(timeout=1.0):
+            parts[call.tag] = videos
+    return np.concatenate([parts[k] for k in sorted(parts)])
+
+
+def _judge(d, videos: np.ndarray, tasks: list) -> list:
+    judge = d.pool("judge")
+    k = max(1, math.ceil(len(tasks) / judge.size))
+    for start in range(0, len(tasks), k):
+        judge.submit(Call("judge_batch", (list(videos[start:start + k]), [t.task for t in tasks[start:start + k]]),
+                          tag=start))
+    parts = {}
+    while judge.in_flight:
+        for call, _, verdicts in judge.done(timeout=1.0):
+            parts[call.tag] = verdicts
+    return [v for k in sorted(parts) for v in parts[k]]
+
+
+def run_eval(d) -> dict:
+    cfg, st = d.cfg, d.state
+    tasks = load_benchmark(cfg.world)[: cfg.eval.tasks]
+    results, videos = {}, {}
+    for label, (pool_name, prompt, ckpt) in MODELS.items():
+        if ckpt is not None and ckpt not in st.learner_dirs:
+            continue
+        adapter = _adapter_arrays(st.learner_dirs[ckpt]) if ckpt else None
+        videos[label] = _sample(d, pool_name, prompt, tasks, adapter)
+        results[label] = score_judged(_judge(d, videos[label], tasks), tasks)
+        results[label].update({"prompt": prompt, "adapter": ckpt or "none"})
+        print(f"eval {label}: Task {results[label]['task']:.3f} {results[label]['task_ci95']}", flush=True)
+    d.release("demonstrator", "sampler", "judge")
+    out = d.run_dir
+    write_report(out, "wmsd-ray run report", results, videos, cfg.eval.gif_tasks, notes=[])
+    summary = bars(results)
+    rows = read_metrics(out / "metrics.jsonl")
+    curves(rows, out / "curves.png")
+    scores = {"models": results, "bars": summary, "counters": dict(st.counters),
+              "updates": dict(st.sent), "peak_memory_gb": d.peak_memory_gb()}
+    (out / "scores.json").write_text(json.dumps(scores, indent=2, default=float))
+    with open(out / "report.md", "a") as f:
+        f.write(report_sections(results, summary, scores, rows))
+    return scores
+
+
+def bars(results: dict) -> dict:
+    """The issue's acceptance checks, computed from the scores (shown in the report)."""
+    demo_s = results.get("Demonstrator (solution)", {})
+    demo_t = results.get("Demonstrator (task)", {})
+    rl = results.get("Executor distill+RL (task)", {})
+    dist = results.get("Executor distill-only (task)", {})
+    out = {}
+    if demo_s and rl:
+        out["executor_vs_demonstrator_solution"] = {"value": rl["task"] - demo_s["task"], "target": 0.15}
+        out["consistency_gap"] = {"value": demo_s["consistency"] - rl["consistency"], "target_max": 0.05}
+    if demo_t and rl:
+        out["executor_over_demonstrator_task"] = {"value": rl["task"] / max(demo_t["task"], 1e-9), "target": 5.0}
+    if dist and rl:
+        out["rl_gain_at_matched_updates"] = {"value": rl["task"] - dist["task"], "target": 0.05}
+    for v in out.values():
+        v["met"] = v["value"] <= v["target_max"] if "target_max" in v else v["value"] >= v["target"]
+    return out
+
+
+def curves(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), dpi=100)
+    for phase, colour in (("distill", "tab:blue"), ("rl", "tab:red"), ("ablation", "tab:gray")):
+        up = [r for r in rows if r.get("phase") == phase and "loss" in r]
+        if up:
+            x = np.arange(len(up)) + (0 if phase != "rl" else 0)
+            axes[0].plot(x, _smooth([r["loss"] for r in up]), color=colour, label=phase)
+    groups = [r for r in rows if r.get("event") == "group"]
+    if groups:
+        axes[1].plot(_smooth([g["reward_mean"] for g in groups], 20), color="tab:red")
+        axes[2].plot(_smooth([g["task_rate"] for g in groups], 20), color="tab:red", label="Task (judge)")
+        axes[2].plot(_smooth([g["consistency"] for g in groups], 20), color="tab:green", label="Consistency")
+    axes[0].set(title="learner loss (per phase)", xlabel="update", yscale="log")
+    axes[1].set(title="mean group reward (RL samples)", xlabel="group")
+    axes[2].set(title="on-policy sample rates", xlabel="group", ylim=(0, 1))
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _smooth(values: list[float], k: int = 25) -> np.ndarray:
+    v = np.asarray(values, float)
+    if len(v) < k:
+        return v
+    return np.convolve(v, np.ones(k) / k, mode="valid")
+
+
+def report_sections(results: dict, summary: dict, scores: dict, rows: list[dict]) -> str:
+    lines = ["", "## Acceptance checks", "", "| check | value | target | met |", "|---|---|---|---|"]
+    for name, v in summary.items():
+        target = f"<= {v['target_max']}" if "target_max" in v else f">= {v['target']}"
+        lines.append(f"| {name} | {v['value']:.3f} | {target} | {'yes' if v['met'] else 'NO'} |")
+    lines += ["", "## Held-out phrasings and families vs in-distribution (Task)", "",
+              "| model | in-distribution | held-out |", "|---|---|---|"]
+    for name, s in results.items():
+        i, h = s["in_distribution"], s["held_out"]
+        lines.append(f"| {name} | {i['task']:.3f} (n={i['n']}) | {h['task']:.3f} (n={h['n']}) |")
+    fams = sorted({f for s in results.values() for f in s["per_family_task"]})
+    lines += ["", "## Task by family", "", "| model | " + " | ".join(fams) + " |", "|---" * (len(fams) + 1) + "|"]
+    for name, s in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{s['per_family_task'].get(f, 0):.2f}" for f in fams) + " |")
+    phases = {r["phase"]: r["seconds"] for r in rows if r.get("event") == "phase_done"}
+    lines += ["", "## Run", "", f"- Learner updates: {scores['updates']}",
+              f"- Phase wall-clock (s): {', '.join(f'{k} {v:.0f}' for k, v in phases.items())}",
+              f"- Peak memory (driver + Ray + all workers, RSS sum): **{scores['peak_memory_gb']:.2f} GB**",
+              f"- Counters: {json.dumps(scores['counters'], sort_keys=True)}",
+              "", "![curves](curves.png)", ""]
+    return "\n".join(lines)
