@@ -95,6 +95,15 @@ class ActorPool:
         self.counters["retried"] += 1
         self.submit(call)
 
+    def inject_failure(self) -> bool:
+        """Chaos testing: kill (Ray may restart) the actor of an in-flight call, as a crash would."""
+        if not self.in_flight:
+            return False
+        i, _ = next(iter(self.in_flight.values()))
+        ray.kill(self.actors[i], no_restart=False)
+        self.counters["injected_failures"] += 1
+        return True
+
     def kill(self) -> None:
         for a in self.actors:
             ray.kill(a, no_restart=True)

@@ -99,10 +99,10 @@ class DeepSpeedEngine(Engine):
         self.engine.zero_grad()
 
     def save(self, directory: Path, rank: int) -> None:
-        self.engine.save_checkpoint(str(directory / "deepspeed"), tag="latest")
+        self.engine.save_checkpoint(str(directory / "deepspeed"), tag="state")
 
     def load(self, directory: Path) -> None:
-        self.engine.load_checkpoint(str(directory / "deepspeed"), tag="latest", load_module_strict=False)
+        self.engine.load_checkpoint(str(directory / "deepspeed"), tag="state", load_module_strict=False)
 
 
 ENGINES = {"ddp": DDPEngine, "deepspeed": DeepSpeedEngine}

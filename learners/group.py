@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import ray
-from ray.util.queue import Queue
+from ray.util.queue import Full, Queue
 
 from wmsd_ray.config import Config, to_dict
 
@@ -27,12 +27,14 @@ class LearnerGroup:
         os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
         lc = cfg.learner
         self.store = store
-        self.queue = Queue(maxsize=cfg.stream.queue_size, actor_options={"num_cpus": 0})
+        # One queue per rank, fed the same items in the same order: ObjectRefs must travel through
+        # Ray (so every rank is a registered borrower), never through torch collectives.
+        self.queues = [Queue(maxsize=cfg.stream.queue_size, actor_options={"num_cpus": 0}) for _ in range(lc.workers)]
         use_gpu = lc.gpus_per_worker > 0
-        resources = {"CPU": lc.cpus_per_worker, **({"GPU": lc.gpus_per_worker} if use_gpu else {})}
+        resources = {"CPU": lc.cpus_per_worker, **({"GPU": lc.gpus_per_worker} if use_gpu else {}), **lc.resources}
         self.trainer = TorchTrainer(
             train_loop,
-            train_loop_config={"cfg": to_dict(cfg), "losses": dict(losses), "queue": self.queue, "store": store,
+            train_loop_config={"cfg": to_dict(cfg), "losses": dict(losses), "queues": self.queues, "store": store,
                                "resume": resume},
             torch_config=TorchConfig(backend=lc.backend or ("nccl" if use_gpu else "gloo")),
             scaling_config=ScalingConfig(num_workers=lc.workers, use_gpu=use_gpu, resources_per_worker=resources),
@@ -55,25 +57,28 @@ class LearnerGroup:
             raise RuntimeError("learner group exited unexpectedly")
 
     def has_room(self) -> bool:
-        return not self.queue.full()
+        return not self.queues[-1].full()
 
     def depth(self) -> int:
-        return self.queue.size()
+        return self.queues[-1].size()
+
+    def _put(self, item: dict) -> None:
+        """Blocks while a queue is full (checking the learner is still alive)."""
+        for q in self.queues:
+            while True:
+                self._check()
+                try:
+                    q.put(item, block=True, timeout=1.0)
+                    break
+                except Full:  # still full after the timeout: check the learner, wait again
+                    pass
 
     def put(self, batch_ref) -> None:
-        """Blocks while the queue is full (checking the learner is still alive)."""
-        while True:
-            self._check()
-            try:
-                self.queue.put({"batch": [batch_ref]}, block=True, timeout=1.0)
-                return
-            except Exception as e:  # ray.util.queue.Full
-                if type(e).__name__ != "Full":
-                    raise
+        self._put({"batch": [batch_ref]})
 
     def checkpoint(self, directory: Path, timeout: float = 600.0) -> None:
         tag = str(directory)
-        self.queue.put({"checkpoint": tag}, block=True)
+        self._put({"checkpoint": tag})
         deadline = time.time() + timeout
         while not ray.get(self.store.acked.remote(tag)):
             self._check()
@@ -83,8 +88,9 @@ class LearnerGroup:
 
     def stop(self) -> None:
         if self.thread.is_alive():
-            self.queue.put({"stop": True}, block=True)
+            self._put({"stop": True})
             self.thread.join()
-        ray.kill(self.queue.actor)
+        for q in self.queues:
+            ray.kill(q.actor)
         if self.error is not None:
             raise RuntimeError(f"learner group failed: {self.error}") from self.error

@@ -1,8 +1,7 @@
 """The learner's per-worker loop (Ray Train ``train_loop_per_worker``).
 
-Rank 0 takes the next item from the driver's bounded queue and broadcasts it, so every
-rank sees the same sequence: a train batch (each rank trains on its shard), a checkpoint
-request, or stop. After each applied update rank 0 publishes the adapter with its
+Each rank reads its own bounded queue, which the driver fills with the same items in the
+same order: a train batch (each rank trains on its shard), a checkpoint request, or stop. After each applied update rank 0 publishes the adapter with its
 version. A non-finite loss on any rank skips the step on all ranks (counted, not applied).
 """
 from __future__ import annotations
@@ -25,14 +24,6 @@ from wmsd_ray.models.lora import add_lora, export_adapter, load_lora, lora_param
 from .engines import make_engine
 
 STATE_FILE = "learner_state.json"
-
-
-def _broadcast(item, rank: int):
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return item
-    box = [item if rank == 0 else None]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def _barrier():
@@ -78,7 +69,7 @@ class Learner:
             metrics = {"skipped_nan": 1.0}
         else:
             metrics["grad_norm"] = self.engine.step(loss)
-            metrics["loss"] = float(loss)
+            metrics["loss"] = float(loss.detach())
             self.version += 1
         lag = self.version - batch.versions[batch.versions >= 0] if (batch.versions >= 0).any() else np.zeros(1)
         metrics.update({"update": batch.update, "kind": batch.kind, "version": self.version, "steps": self.steps,
@@ -93,8 +84,19 @@ class Learner:
         metrics["publish_s"] = time.perf_counter() - started
         store.publish.remote(self.version, arrays, metrics)
 
+    def digest(self) -> str:
+        """A fingerprint of this rank's adapter: every rank must hold the same one."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, arr in sorted(export_adapter(self.backbone).items()):
+            h.update(name.encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()[:16]
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"digest_rank{self.rank}.txt").write_text(self.digest())
         self.engine.save(directory, self.rank)
         if self.rank == 0:
             save_lora(self.backbone, directory)
@@ -111,11 +113,11 @@ def train_loop(config: dict) -> None:
     rank = ctx.get_world_rank()
     cfg = from_dict(Config, config["cfg"])
     learner = Learner(cfg, config["losses"], rank, config.get("resume", ""))
-    queue, store = config["queue"], config["store"]
+    queue, store = config["queues"][rank], config["store"]
     if rank == 0:
         learner.publish(store, {"event": "start", "version": learner.version})
     while True:
-        item = _broadcast(queue.get(block=True) if rank == 0 else None, rank)
+        item = queue.get(block=True)
         if "stop" in item:
             break
         if "checkpoint" in item:

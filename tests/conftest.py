@@ -1,4 +1,5 @@
 import numpy as np
+import torch
 import pytest
 
 from wmsd_ray.config import Config, WorldConfig, load_config
@@ -56,3 +57,20 @@ def corpus_batch(world):
 
 def tiny_config(*overrides: str) -> Config:
     return load_config(None, TINY_MODEL + list(overrides))
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_factory(text_encoder):
+    """Fresh tiny random Wan backbones (same shapes as the test configs), sharing one MiniLM."""
+    from wmsd_ray.models import build_backbone
+
+    def make(*overrides: str):
+        torch.manual_seed(0)
+        c = tiny_config(*overrides)
+        return build_backbone(c.model, c.world, text_encoder)
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_images(corpus_batch):
+    return corpus_batch[0][:, 0]

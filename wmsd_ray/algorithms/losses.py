@@ -92,7 +92,7 @@ def _teacher_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor) -> to
 def off_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, sigma, noise = ctx.renoised()
     per = ctx.backbone.flow_loss_per_sample(x0, ctx.cond("task"), sigma, noise)
-    return per.mean(), {"flow_mse": float(per.mean())}
+    return per.mean(), {"flow_mse": float(per.detach().mean())}
 
 
 @register("awm")
@@ -101,14 +101,14 @@ def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     per = ctx.backbone.flow_loss_per_sample(x0, ctx.cond("task"), sigma, noise)
     adv = torch.from_numpy(np.asarray(ctx.batch.advantages, np.float32))
     w = torch.where(adv < 0, adv * ctx.awm_negative_scale, adv)
-    return (per * w).mean(), {"awm_mse": float(per.mean()), "adv_mean": float(adv.mean())}
+    return (per * w).mean(), {"awm_mse": float(per.detach().mean()), "adv_mean": float(adv.mean())}
 
 
 @register("anchor")
 def anchor(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, sigma, noise = ctx.renoised()
     gap = _teacher_gap(ctx, add_noise(x0, noise, sigma), sigma)
-    return gap.mean(), {"teacher_gap": float(gap.mean())}
+    return gap.mean(), {"teacher_gap": float(gap.detach().mean())}
 
 
 @register("on_policy_distill")
@@ -121,7 +121,7 @@ def on_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x_t = torch.stack([torch.from_numpy(np.asarray(b.latents[int(k), i])) for i, k in enumerate(ks)])
     sigma = torch.from_numpy(np.asarray(b.sigmas, np.float32))[ks]
     gap = _teacher_gap(ctx, x_t, sigma)
-    return gap.mean(), {"on_policy_gap": float(gap.mean())}
+    return gap.mean(), {"on_policy_gap": float(gap.detach().mean())}
 
 
 @register("flow_grpo")
@@ -159,7 +159,7 @@ def flow_grpo(ctx: LossContext) -> tuple[torch.Tensor, dict]:
                "ratio_max_dev": float((ratio_all - 1).abs().max()),
                "clip_frac": float(((ratio_all - 1).abs() > ctx.grpo_clip).float().mean())}
     if kls:
-        metrics["kl"] = float(torch.stack(kls).mean())
+        metrics["kl"] = float(torch.stack(kls).detach().mean())
     return torch.stack(losses).mean(), metrics
 
 
@@ -172,7 +172,7 @@ def total_loss(ctx: LossContext, weights: dict[str, float]) -> tuple[torch.Tenso
         if name not in LOSSES:
             raise KeyError(f"unknown loss {name!r} (known: {sorted(LOSSES)})")
         value, m = LOSSES[name](ctx)
-        metrics[f"loss/{name}"] = float(value)
+        metrics[f"loss/{name}"] = float(value.detach())
         metrics.update({f"{name}/{k}": v for k, v in m.items()})
         total = w * value if total is None else total + w * value
     if total is None:

@@ -20,6 +20,7 @@ class PoolConfig:
     num_gpus: float = 0.0
     threads: int = 1  # torch intra-op threads inside each actor
     max_restarts: int = 3
+    resources: dict[str, float] = field(default_factory=dict)  # custom node resources, e.g. {rollout_node: 0.01}
 
     def validate(self) -> None:
         _require(self.count >= 1, f"pool count must be >= 1, got {self.count}")
@@ -62,6 +63,7 @@ class LearnerConfig:
     grad_clip: float = 1.0
     batch_size: int = 16  # samples per update, split over workers
     backend: str = ""  # torch.distributed backend; "" = gloo on CPU, nccl on GPU
+    resources: dict[str, float] = field(default_factory=dict)  # custom node resources per worker
 
     def validate(self) -> None:
         _require(self.engine in ("ddp", "deepspeed"), f"learner.engine must be 'ddp' or 'deepspeed', got {self.engine!r}")
@@ -87,7 +89,7 @@ class StreamConfig:
     stale_policy: str = "drop"  # drop | importance (keep; Flow-GRPO's ratio corrects it)
     reuse: int = 4  # updates a policy sample may serve before it is retired
     group_retries: int = 3
-    task_timeout_s: float = 600.0
+    chaos_kill_after: int = 0  # chaos testing: kill one rollout actor mid-call after N completed calls (0 = off)
 
     def validate(self) -> None:
         _require(self.mode in ("async", "sync"), f"stream.mode must be 'async' or 'sync', got {self.mode!r}")
@@ -136,7 +138,7 @@ class TrainConfig:
     teacher_eta: float = 0.0  # 0 = ODE
     judge_filter: bool = True
     min_buffer: int = 128  # accepted teacher samples before distillation starts
-    distill_updates: int = 900
+    distill_updates: int = 600
     rl_updates: int = 300
     rl_tasks: int = 4  # tasks per sampler call (each G samples)
     ablation: bool = True  # also train distillation-only for rl_updates more (the paper's ablation)

@@ -135,8 +135,9 @@ class JudgeConfig:
 class DataConfig:
     """Training scenes for the proposer stage (never the benchmark's scenes)."""
 
-    train_scenes: int = 64
+    train_scenes: int = 100
     scene_seed: int = 1000
+    scenes_dir: str = ""  # a folder of unlabeled scene images (cluster); empty = render WorldTasks-mini scenes
 
     def validate(self) -> None:
         _require(self.train_scenes >= 1, f"data.train_scenes must be >= 1, got {self.train_scenes}")
@@ -158,15 +159,15 @@ class CheckConfig:
 
 
 BACKBONE_NAMES = ("wan", "ltx2", "hunyuan15")
-LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "net.0.proj", "net.2")  # attention + feed-forward
 
 
 @dataclass
 class LoraConfig:
-    """The Executor's adapter: peft LoRA on attention projections (teacher = adapter off)."""
+    """The Executor's adapter: peft LoRA on attention and feed-forward projections (teacher = adapter off)."""
 
-    rank: int = 8
-    alpha: float = 8.0
+    rank: int = 16
+    alpha: float = 16.0
     targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
 
     def validate(self) -> None:

@@ -50,6 +50,7 @@ class Driver:
         self.store = WeightStoreActor.remote()
         self.pools: dict[str, ActorPool] = {}
         self.version = 0
+        self.updates_done: dict[str, int] = {}  # phase -> last train batch the learner has finished
         self.tasks: list[TaskSpec] = []
         if (run_dir / "tasks.parquet").is_file():
             self.tasks = read_parquet(TaskSpec, run_dir / "tasks.parquet")
@@ -63,7 +64,7 @@ class Driver:
             payload = config_payload(self.cfg)
             args = (payload, self.store) if name == "sampler" else (payload,)
             opts = dict(num_cpus=pc.num_cpus, num_gpus=pc.num_gpus, max_restarts=pc.max_restarts,
-                        name=None, max_concurrency=1)
+                        resources=dict(pc.resources) or None)
             self.pools[name] = ActorPool(name, lambda: cls.options(**opts).remote(*args), pc.count,
                                          self.cfg.stream.max_in_flight, self.cfg.stream.group_retries)
             self.pools[name].wait_ready()
@@ -110,9 +111,16 @@ class Driver:
     def phase_propose(self) -> None:
         """Training scenes (never benchmark layouts) rendered to pixels -> proposer actors -> TaskSpecs."""
         world, data = self.cfg.world, self.cfg.data
-        scene_rng = np.random.default_rng([self.cfg.seed, data.scene_seed])
-        renderer, exclude = Renderer(world), benchmark_scene_keys(world)
-        images = [renderer.render(random_scene(world, scene_rng, exclude)) for _ in range(data.train_scenes)]
+        if data.scenes_dir:  # a cluster's unlabeled images; unreadable files are counted and skipped
+            from wmsd_ray.datasets import load_image_folder
+
+            loaded = load_image_folder(data.scenes_dir, world.resolution)
+            self.state.counters.update({f"scenes_skipped/{k}": v for k, v in loaded.skipped.items()})
+            images = [img for _, img in loaded.items][: data.train_scenes]
+        else:
+            scene_rng = np.random.default_rng([self.cfg.seed, data.scene_seed])
+            renderer, exclude = Renderer(world), benchmark_scene_keys(world)
+            images = [renderer.render(random_scene(world, scene_rng, exclude)) for _ in range(data.train_scenes)]
         proposers = self.pool("proposer")
         pending = deque(range(len(images)))
         results: dict[int, list[TaskSpec]] = {}
@@ -140,6 +148,8 @@ class Driver:
         for row in rows:
             if "version" in row:
                 self.version = max(self.version, int(row["version"]))
+            if "update" in row:
+                self.updates_done[phase] = max(self.updates_done.get(phase, -1), int(row["update"]))
             row.setdefault("phase", phase)
             self.metrics.log(row)
             if "step_s" in row:

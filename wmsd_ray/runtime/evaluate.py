@@ -35,18 +35,29 @@ def _adapter_arrays(directory: str) -> dict:
         return {k: z[k] for k in z.files}
 
 
-def _sample(d, pool_name: str, prompt: str, tasks: list, adapter: dict | None) -> np.ndarray:
-    pool = d.pool(pool_name)
-    if adapter is not None:
-        pool.broadcast("load_adapter", adapter, -2)
-    chunk = d.cfg.sampling.batch_size
-    for start in range(0, len(tasks), chunk):
-        pool.submit(Call("sample_videos", (tasks[start:start + chunk], prompt, d.cfg.eval.seed + start), tag=start))
-    parts: dict[int, np.ndarray] = {}
-    while pool.in_flight:
-        for call, _, videos in pool.done(timeout=1.0):
-            parts[call.tag] = videos
-    return np.concatenate([parts[k] for k in sorted(parts)])
+def _sample_all(d, tasks: list) -> dict[str, np.ndarray]:
+    """Every model's videos, with both pools busy at once. Actor calls run in submission order,
+    so an adapter loaded before a sampler's chunks is the one those chunks use."""
+    chunk, jobs = d.cfg.sampling.batch_size, []
+    for label, (pool_name, prompt, ckpt) in MODELS.items():
+        if ckpt is not None and ckpt not in d.state.learner_dirs:
+            continue
+        pool = d.pool(pool_name)
+        if ckpt is not None:
+            adapter = ray.put(_adapter_arrays(d.state.learner_dirs[ckpt]))
+            for a in pool.actors:
+                a.load_adapter.remote(adapter, -2)
+        for start in range(0, len(tasks), chunk):
+            jobs.append(pool.submit(Call("sample_videos", (tasks[start:start + chunk], prompt, d.cfg.eval.seed + start),
+                                         tag=(label, start))))
+    parts: dict = {}
+    pools = {d.pools[name] for name in ("demonstrator", "sampler") if name in d.pools}
+    while any(p.in_flight for p in pools):
+        for p in pools:
+            for call, _, videos in p.done(timeout=0.2):
+                parts[call.tag] = videos
+    labels = dict.fromkeys(label for label, _ in parts)
+    return {label: np.concatenate([parts[k] for k in sorted(k for k in parts if k[0] == label)]) for label in labels}
 
 
 def _judge(d, videos: np.ndarray, tasks: list) -> list:
@@ -65,12 +76,9 @@ def _judge(d, videos: np.ndarray, tasks: list) -> list:
 def run_eval(d) -> dict:
     cfg, st = d.cfg, d.state
     tasks = load_benchmark(cfg.world)[: cfg.eval.tasks]
-    results, videos = {}, {}
-    for label, (pool_name, prompt, ckpt) in MODELS.items():
-        if ckpt is not None and ckpt not in st.learner_dirs:
-            continue
-        adapter = _adapter_arrays(st.learner_dirs[ckpt]) if ckpt else None
-        videos[label] = _sample(d, pool_name, prompt, tasks, adapter)
+    results, videos = {}, _sample_all(d, tasks)
+    for label in videos:
+        pool_name, prompt, ckpt = MODELS[label]
         results[label] = score_judged(_judge(d, videos[label], tasks), tasks)
         results[label].update({"prompt": prompt, "adapter": ckpt or "none"})
         print(f"eval {label}: Task {results[label]['task']:.3f} {results[label]['task_ci95']}", flush=True)

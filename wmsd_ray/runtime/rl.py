@@ -56,52 +56,78 @@ def run_rl(d) -> None:
                            "consistency": float(g.consistency.mean())})
         d.metrics.gauge(videos_per_s_sampler=videos / (time.time() - started))
 
-    def learner_idle() -> bool:
-        return learner.depth() == 0 and d.version >= st.counters["rl_applied_target"]
+    def pump() -> None:
+        """Move finished work one stage on: samplers -> judge (-> Demonstrator) -> policy pool."""
+        for _, ref, _ in samplers.done():
+            judge.submit(Call("score_groups", (ref,)))
+        chaos = cfg.stream.chaos_kill_after
+        if chaos and samplers.counters["completed"] >= chaos and not samplers.counters["injected_failures"]:
+            samplers.inject_failure()
+        for _, _, groups in judge.done():
+            if demo is None:
+                finish(groups)
+            else:
+                for g in groups:
+                    demo.submit(Call("distill_rewards", (g,)))
+        if demo is not None:
+            for _, _, g in demo.done():
+                finish([g])
+
+    def rollout_busy() -> bool:
+        return bool(samplers.in_flight or judge.in_flight or (demo is not None and demo.in_flight))
+
+    def submit_rollout() -> None:
+        idx = d.rng.choice(len(d.tasks), size=cfg.train.rl_tasks, replace=False)
+        samplers.submit(Call("sample_groups", ([d.tasks[i] for i in idx], G, d.next_seed(), cfg.sampling.eta, keep)))
+
+    def horizon() -> int:
+        """The adapter version this batch will meet: batches queued ahead of it apply first."""
+        return d.version + learner.depth() + 1
+
+    def send_batch() -> None:
+        picks = pool.draw(d.rng, policy_rows, horizon())
+        for gid in dict.fromkeys(g.group_id for g, _, _ in picks):
+            if gid not in st.consumed_groups:
+                st.consumed_groups.append(gid)
+        teacher = st.teacher.draw(d.rng, teacher_rows) if teacher_rows else []
+        learner.put(ray.put(policy_batch(st.sent[phase], picks, teacher, d.next_seed(), keep)))
+        st.sent[phase] += 1
+        bar.update(1)
+        if st.sent[phase] % cfg.train.checkpoint_every == 0 and st.sent[phase] < target:
+            d.checkpoint(learner, f"step-{phase}-{st.sent[phase]:06d}")
+
+    def wait_a_little() -> None:
+        d.metrics.gauge(learner_queue_depth=learner.depth())
+        d._drain_learner_metrics(phase, bar)
+        waiting = list(samplers.in_flight) + list(judge.in_flight) + (list(demo.in_flight) if demo else [])
+        ray.wait(waiting or [d.store.ready.remote()], num_returns=1, timeout=0.05)
 
     try:
         while st.sent[phase] < target:
-            want_more = pool.available(d.version) < policy_rows
-            may_sample = (not sync_mode) or (want_more and learner_idle() and not samplers.in_flight)
-            while may_sample and samplers.has_capacity() and (not sync_mode or pool.available(d.version) < policy_rows):
-                idx = d.rng.choice(len(d.tasks), size=cfg.train.rl_tasks, replace=False)
-                samplers.submit(Call("sample_groups", ([d.tasks[i] for i in idx], G, d.next_seed(),
-                                                       cfg.sampling.eta, keep)))
-                if sync_mode:
-                    break
-            for _, ref, _ in samplers.done():
-                judge.submit(Call("score_groups", (ref,)))
-            for _, _, groups in judge.done():
-                if demo is None:
-                    finish(groups)
-                else:
-                    for g in groups:
-                        demo.submit(Call("distill_rewards", (g,)))
-            if demo is not None:
-                for _, _, g in demo.done():
-                    finish([g])
-            busy = bool(samplers.in_flight or judge.in_flight or (demo and demo.in_flight))
-            while (st.sent[phase] < target and learner.has_room() and pool.available(d.version) >= policy_rows
-                   and not (sync_mode and busy)):
-                picks = pool.draw(d.rng, policy_rows, d.version)
-                for gid in dict.fromkeys(g.group_id for g, _, _ in picks):
-                    if gid not in st.consumed_groups:
-                        st.consumed_groups.append(gid)
-                teacher = st.teacher.draw(d.rng, teacher_rows) if teacher_rows else []
-                batch = policy_batch(st.sent[phase], picks, teacher, d.next_seed(), keep)
-                learner.put(ray.put(batch))
-                st.sent[phase] += 1
-                st.counters["rl_applied_target"] = d.version + 1 if sync_mode else 0
-                bar.update(1)
-                if st.sent[phase] % cfg.train.checkpoint_every == 0 and st.sent[phase] < target:
-                    d.checkpoint(learner, f"step-{phase}-{st.sent[phase]:06d}")
-                if sync_mode:
-                    break
-            d.metrics.gauge(learner_queue_depth=learner.depth())
-            d._drain_learner_metrics(phase, bar)
-            waiting = list(samplers.in_flight) + list(judge.in_flight) + (list(demo.in_flight) if demo else [])
-            ray.wait(waiting or [d.store.ready.remote()], num_returns=1, timeout=0.05)
+            if sync_mode:
+                # One round: every sampler samples with the current adapter; then the learner trains
+                # on exactly those samples (each used ``reuse`` times) and the round waits for it.
+                for _ in range(samplers.size):
+                    submit_rollout()
+                while rollout_busy():
+                    pump()
+                    wait_a_little()
+                while st.sent[phase] < target and pool.available(horizon()) >= policy_rows:
+                    send_batch()
+                while d.updates_done.get(phase, -1) < st.sent[phase] - 1:
+                    wait_a_little()
+                continue
+            while samplers.has_capacity():
+                submit_rollout()
+            pump()
+            while st.sent[phase] < target and learner.has_room() and pool.available(horizon()) >= policy_rows:
+                send_batch()
+            wait_a_little()
         d.checkpoint(learner, "rl_end")
+        stats = samplers.broadcast("stats")
+        d.metrics.log({"event": "sampler_stats", "phase": phase, "syncs": sum(x["syncs"] for x in stats),
+                       "sync_s_mean": float(sum(x["sync_s_mean"] * x["syncs"] for x in stats) /
+                                            max(1, sum(x["syncs"] for x in stats)))})
     finally:
         learner.stop()
         bar.close()

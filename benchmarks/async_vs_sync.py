@@ -1,0 +1,61 @@
+"""Async vs synchronous training throughput of the RL phase, and weight-sync cost.
+
+Runs ``python -m wmsd_ray.run`` twice with the same resources (one sampler actor and one
+learner worker, one thread each) and the same short schedule (a brief distillation, then
+``--updates`` RL updates, no ablation or evaluation): once with ``stream.mode=async``
+(samplers run ahead, bounded by the staleness bound) and once with ``stream.mode=sync``
+(sample with the current adapter, train on it, repeat). Prints RL updates per second for
+each, their ratio, and weight-sync time (learner publish + sampler load) as a fraction of
+the learner's step time.
+Usage: python benchmarks/async_vs_sync.py [--updates 60] [KEY=VALUE ...]
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from wmsd_ray.runtime.metrics import read_metrics
+
+
+def run(mode: str, updates: int, out: Path, extra: list[str]) -> dict:
+    args = [sys.executable, "-m", "wmsd_ray.run", f"run_name={mode}", f"output_dir={out}", f"stream.mode={mode}",
+            "data.train_scenes=12", "train.distill_updates=10", "train.min_buffer=16", f"train.rl_updates={updates}",
+            "train.ablation=false", "train.eval=false", "logging.wandb=disabled", "ray.dashboard=false",
+            "actors.sampler.count=1", "actors.sampler.threads=1", "learner.threads=1", "train.checkpoint_every=1000",
+            *extra]
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    rows = read_metrics(out / mode / "metrics.jsonl")
+    rl_seconds = next(r["seconds"] for r in rows if r.get("event") == "phase_done" and r.get("phase") == "rl")
+    steps = [r for r in rows if r.get("phase") == "rl" and "step_s" in r]
+    sampler = next((r for r in rows if r.get("event") == "sampler_stats"), {"sync_s_mean": 0.0})
+    step_s = float(np.mean([r["step_s"] for r in steps]))
+    publish_s = float(np.mean([r.get("publish_s", 0.0) for r in steps]))
+    lag = [r["staleness_mean"] for r in steps]
+    return {"updates_per_s": updates / rl_seconds, "rl_seconds": rl_seconds, "step_s": step_s,
+            "publish_s": publish_s, "sampler_load_s": sampler["sync_s_mean"], "staleness": float(np.mean(lag))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--updates", type=int, default=60)
+    ap.add_argument("overrides", nargs="*")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        res = {m: run(m, args.updates, Path(tmp), args.overrides) for m in ("async", "sync")}
+    for mode, r in res.items():
+        print(f"{mode:5s}: {r['updates_per_s']:.3f} RL updates/s ({args.updates} in {r['rl_seconds']:.1f} s), "
+              f"learner step {r['step_s'] * 1000:.0f} ms, mean staleness {r['staleness']:.2f} versions")
+    print(f"async / sync throughput: {res['async']['updates_per_s'] / res['sync']['updates_per_s']:.2f}x (target >= 1.3)")
+    r = res["async"]
+    sync_s = r["publish_s"] + r["sampler_load_s"]
+    print(f"weight sync: publish {r['publish_s'] * 1000:.1f} ms + sampler load {r['sampler_load_s'] * 1000:.1f} ms "
+          f"= {100 * sync_s / r['step_s']:.1f}% of a learner step (target <= 5%)")
+
+
+if __name__ == "__main__":
+    main()

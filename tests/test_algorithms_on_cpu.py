@@ -1,0 +1,85 @@
+"""Rewards, advantage estimators and the loss registry on a tiny random backbone."""
+import numpy as np
+import pytest
+import torch
+
+from wmsd_ray.algorithms import ADVANTAGES, LOSSES, LossContext, distill_reward, group_advantages, total_loss
+from wmsd_ray.models.lora import add_lora, lora_parameters
+from wmsd_ray.models.sampling import initial_noise, sde_sample
+from wmsd_ray.rollouts import TrainBatch
+
+
+def test_group_advantages_are_centred_scaled_and_clipped():
+    r = np.array([1.0, 2.0, 3.0, 10.0])
+    a = group_advantages(r, "grpo", 1e-4, 5.0)
+    assert abs(a.mean()) < 1e-6 and a.argmax() == 3
+    assert np.abs(group_advantages(np.array([0.0, 0, 0, 100]), "grpo", 1e-4, 1.0)).max() <= 1.0
+    assert np.allclose(group_advantages(np.ones(8), "grpo", 1e-4, 5.0), 0)  # equal rewards: no signal
+    loo = group_advantages(r, "rloo", 1e-4, 100.0)
+    assert np.isclose(loo[0], 1.0 - (2 + 3 + 10) / 3)
+    assert set(ADVANTAGES) >= {"grpo", "mean", "rloo"}
+    with pytest.raises(KeyError, match="unknown advantage"):
+        group_advantages(r, "nope", 1e-4, 5.0)
+
+
+def test_distill_reward_is_zero_for_equal_velocities_and_weighted_by_step():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(3, 2, 1, 2, 2, 2)).astype(np.float32)
+    mask = np.ones((1, 2, 1, 1), np.float32)
+    sigmas = np.array([1.0, 0.5, 0.2, 0.0])
+    assert np.allclose(distill_reward(v, v, sigmas, mask), 0)
+    t = v.copy()
+    t[0, 0] += 1.0  # sample 0 differs by 1 everywhere at the first step (|dsigma| = 0.5)
+    r = distill_reward(v, t, sigmas, mask)
+    assert np.isclose(r[0], -0.5) and np.isclose(r[1], 0)
+
+
+@pytest.fixture(scope="module")
+def executor(tiny_backbone_factory):
+    bb = tiny_backbone_factory()
+    add_lora(bb, bb.cfg.lora)
+    return bb
+
+
+def _policy_batch(bb, tasks, images, seed=0, eta=0.7, group=2):
+    cond = bb.condition(images, tasks).repeat(group)
+    x = initial_noise(bb, cond, torch.Generator().manual_seed(seed), group_size=group)
+    traj = sde_sample(bb, cond, x, torch.Generator().manual_seed(seed + 1), eta)
+    n = traj.final.shape[0]
+    rep = lambda xs: [t for t in xs for _ in range(group)]  # noqa: E731
+    return TrainBatch(update=0, kind="policy", images=np.repeat(images, group, 0), tasks=rep(tasks),
+                      solutions=rep(tasks), x0=traj.final.numpy(), advantages=np.linspace(-1, 1, n).astype(np.float32),
+                      versions=np.zeros(n, np.int64), sigmas=traj.sigmas.numpy(), eta=eta,
+                      latents=traj.latents.numpy(), log_probs=traj.log_probs.numpy(), seed=3)
+
+
+def test_flow_grpo_ratio_is_one_before_any_update_and_moves_after(executor, tiny_images):
+    bb = executor
+    batch = _policy_batch(bb, ["[red circle]: go to the top-left corner", "[blue square]: go to the centre"], tiny_images[:2])
+    ctx = LossContext(bb, batch, torch.Generator().manual_seed(0), grpo_timesteps=3)
+    loss, m = LOSSES["flow_grpo"](ctx)
+    assert abs(m["ratio_first"] - 1) < 1e-4 and m["ratio_max_dev"] < 1e-4
+    opt = torch.optim.SGD(lora_parameters(bb), lr=1.0)
+    for _ in range(3):
+        opt.zero_grad()
+        LOSSES["flow_grpo"](LossContext(bb, batch, torch.Generator().manual_seed(0), grpo_clip=10.0))[0].backward()
+        opt.step()
+    _, m2 = LOSSES["flow_grpo"](LossContext(bb, batch, torch.Generator().manual_seed(0)))
+    assert m2["ratio_max_dev"] > 1e-4  # the policy moved, so the stored log-probs are now off-policy
+
+
+def test_anchor_vanishes_when_student_equals_teacher_and_total_loss_flags_nan(tiny_backbone_factory, tiny_images):
+    bb = tiny_backbone_factory()
+    add_lora(bb, bb.cfg.lora)  # B = 0: the Executor starts exactly as the Demonstrator
+    same = ["[red circle]: go to the top-left corner"] * 2
+    batch = TrainBatch(0, "teacher", tiny_images[:2], same, same, np.zeros((2, *bb.latent_shape(1)[1:]), np.float32),
+                       np.ones(2, np.float32), np.full(2, -1), np.zeros(0, np.float32), seed=1)
+    loss, m = total_loss(LossContext(bb, batch, torch.Generator().manual_seed(0)), {"anchor": 1.0})
+    assert float(loss) < 1e-10
+    loss, m = total_loss(LossContext(bb, batch, torch.Generator().manual_seed(0)),
+                         {"off_policy_distill": 1.0, "awm": 0.5, "on_policy_distill": 0.0})
+    assert torch.isfinite(loss) and "loss/awm" in m and "loss/on_policy_distill" not in m
+    batch.nan_test = True
+    assert not torch.isfinite(total_loss(LossContext(bb, batch, torch.Generator()), {"awm": 1.0})[0])
+    with pytest.raises(KeyError, match="unknown loss"):
+        total_loss(LossContext(bb, batch, torch.Generator()), {"ppo": 1.0})

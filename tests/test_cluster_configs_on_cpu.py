@@ -1,0 +1,52 @@
+"""Cluster files: paper presets load through the typed config; autoscaler YAMLs pass Ray's own
+schema (the one ``ray up`` validates against); the KubeRay RayJob has what KubeRay needs."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wmsd_ray.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("preset,backbone", [("ltx2_paper.yaml", "ltx2"), ("hunyuan15_paper.yaml", "hunyuan15")])
+def test_paper_presets_load_and_pin_pools_to_node_types(preset, backbone):
+    cfg = load_config(str(ROOT / "configs" / preset))
+    assert cfg.model.backbone == backbone and cfg.model.hub and not cfg.model.checkpoint
+    assert cfg.sampling.group_size == 24 and cfg.proposer.pairs_per_image == 8
+    assert cfg.learner.engine == "deepspeed" and cfg.learner.zero_stage == 2 and cfg.learner.dtype == "bfloat16"
+    assert cfg.judge.backend == "vllm" and cfg.proposer.backend == "vllm"
+    for pool in ("proposer", "demonstrator", "sampler", "judge"):
+        assert "rollout_node" in getattr(cfg.actors, pool).resources
+    assert "learner_node" in cfg.learner.resources
+
+
+@pytest.mark.parametrize("name", ["aws.yaml", "gcp.yaml"])
+def test_autoscaler_yaml_passes_rays_schema(name):
+    from ray.autoscaler._private.util import validate_config
+
+    config = yaml.safe_load((ROOT / "cluster" / name).read_text())
+    validate_config(config)  # raises on any schema violation
+    types = config["available_node_types"]
+    assert types["rollout_gpu"]["resources"] == {"rollout_node": 1}
+    assert types["learner_gpu"]["resources"] == {"learner_node": 1}
+    assert config["head_node_type"] in types
+
+
+def test_kuberay_rayjob_manifest_is_complete():
+    job = yaml.safe_load((ROOT / "cluster" / "kuberay-rayjob.yaml").read_text())
+    assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
+    spec = job["spec"]
+    assert spec["entrypoint"].startswith("python -m wmsd_ray.run --config configs/")
+    preset = spec["entrypoint"].split("--config ")[1].split()[0]
+    load_config(str(ROOT / preset))  # the preset it runs exists and is valid
+    cluster = spec["rayClusterSpec"]
+    assert cluster["headGroupSpec"]["template"]["spec"]["containers"]
+    groups = {g["groupName"]: g for g in cluster["workerGroupSpecs"]}
+    assert set(groups) == {"rollout-gpu", "learner-gpu"}
+    for g in groups.values():
+        assert g["minReplicas"] <= g["replicas"] <= g["maxReplicas"]
+        limits = g["template"]["spec"]["containers"][0]["resources"]["limits"]
+        assert int(limits["nvidia.com/gpu"]) >= 1
+    yaml.safe_load(spec["runtimeEnvYAML"])
