@@ -64,7 +64,21 @@ class ActorPool:
         return ref
 
     def broadcast(self, method: str, *args) -> list:
-        return ray.get([getattr(a, method).remote(*args) for a in self.actors])
+        """The same call on every actor; one that is restarting is waited for (or replaced)."""
+        out = []
+        for i in range(self.size):
+            for attempt in range(self.retries + 1):
+                try:
+                    out.append(ray.get(getattr(self.actors[i], method).remote(*args)))
+                    break
+                except ACTOR_ERRORS as e:
+                    self.counters["actor_failures"] += 1
+                    if attempt == self.retries:
+                        raise RuntimeError(f"{self.name}: {method} failed on actor {i}: {e}") from e
+                    if not _alive(self.actors[i]):
+                        self.actors[i] = self.make()
+                        self.counters["replaced"] += 1
+        return out
 
     def done(self, timeout: float = 0.0) -> list[tuple[Call, ray.ObjectRef, Any]]:
         """Finished calls as (call, ref, result): the ref can be handed on to the next actor

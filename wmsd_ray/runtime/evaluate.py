@@ -51,7 +51,7 @@ def _sample_all(d, tasks: list) -> dict[str, np.ndarray]:
             jobs.append(pool.submit(Call("sample_videos", (tasks[start:start + chunk], prompt, d.cfg.eval.seed + start),
                                          tag=(label, start))))
     parts: dict = {}
-    pools = {d.pools[name] for name in ("demonstrator", "sampler") if name in d.pools}
+    pools = [d.pools[name] for name in ("demonstrator", "sampler") if name in d.pools]
     while any(p.in_flight for p in pools):
         for p in pools:
             for call, _, videos in p.done(timeout=0.2):
