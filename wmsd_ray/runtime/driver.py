@@ -143,10 +143,10 @@ class Driver:
         return tqdm(total=total, initial=self.state.sent[phase], desc=phase, unit="upd", file=sys.stdout,
                     mininterval=5, dynamic_ncols=False, ncols=100)
 
-    def _drain_learner_metrics(self, phase: str, bar: tqdm | None = None) -> list[dict]:
-        rows = ray.get(self.store.drain.remote())
+    def _drain_learner_metrics(self, phase: str, bar: tqdm | None = None, store=None) -> list[dict]:
+        rows = ray.get((store or self.store).drain.remote())
         for row in rows:
-            if "version" in row:
+            if "version" in row and (store is None or store is self.store):
                 self.version = max(self.version, int(row["version"]))
             if "update" in row:
                 self.updates_done[phase] = max(self.updates_done.get(phase, -1), int(row["update"]))
@@ -215,7 +215,7 @@ class Driver:
                     if st.sent[phase] % cfg.train.checkpoint_every == 0 and st.sent[phase] < target:
                         self.checkpoint(learner, f"step-{phase}-{st.sent[phase]:06d}")
                 self.metrics.gauge(learner_queue_depth=learner.depth())
-                self._drain_learner_metrics(phase, bar)
+                self._drain_learner_metrics(phase, bar, store)
                 waiting = list(judge.in_flight) + (list(demo.in_flight) if demo is not None else [])
                 ray.wait(waiting or [self.store.ready.remote()], num_returns=1, timeout=0.05)
             self.checkpoint(learner, f"{phase}_end")
@@ -224,7 +224,7 @@ class Driver:
             bar.close()
         if not self.cfg.algorithm.lambda_distill:
             self.release("demonstrator")  # the RL phase needs it only for r_distill
-        self._drain_learner_metrics(phase)
+        self._drain_learner_metrics(phase, store=store)
         print(f"{phase}: {st.sent[phase]} updates; teacher videos {st.counters['teacher_videos']}, "
               f"judge-accepted {st.counters['teacher_accepted']} (buffer {len(st.teacher)})", flush=True)
 
