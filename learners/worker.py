@@ -59,7 +59,7 @@ class Learner:
         a = self.cfg.algorithm
         ctx = LossContext(self.backbone, shard, torch.Generator().manual_seed(int(batch.seed)),
                           awm_negative_scale=a.awm_negative_scale, grpo_clip=a.grpo_clip, grpo_kl=a.grpo_kl,
-                          grpo_timesteps=a.grpo_timesteps, current_version=self.version)
+                          grpo_timesteps=a.grpo_timesteps)
         with self.engine.autocast():
             loss, metrics = total_loss(ctx, self.losses)
         self.steps += 1

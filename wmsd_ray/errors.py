@@ -15,3 +15,9 @@ class ConfigError(WmsdError):
 
 class InputError(WmsdError):
     """An input file that cannot be read or does not match what the config expects."""
+
+
+def require(ok: bool, message: str) -> None:
+    """Config validation: raise ``ConfigError(message)`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(message)

@@ -79,7 +79,6 @@ class TrainBatch:
     def shard(self, rank: int, world: int) -> "TrainBatch":
         """This learner rank's rows (rank::world), so each worker trains on its own part."""
         rows = np.arange(rank, self.size, world)
-        pick = lambda a: a[rows] if a.size else a  # noqa: E731
         return TrainBatch(
             update=self.update, kind=self.kind, images=self.images[rows], tasks=[self.tasks[i] for i in rows],
             solutions=[self.solutions[i] for i in rows], x0=self.x0[rows], advantages=self.advantages[rows],

@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from .runtime.driver import Driver  # after ray.init: actor classes register with this cluster
 
     started = time.time()
-    driver = Driver(cfg, run_dir, resume=bool(args.resume))
-    driver.peak_memory_gb = lambda: monitor.peak_bytes / 2 ** 30
+    driver = Driver(cfg, run_dir, resume=bool(args.resume), memory=monitor)
     if driver.resumed_from is not None:
         print(f"resuming from {driver.resumed_from} (phase {driver.state.phase}, updates {dict(driver.state.sent)})")
     try:

@@ -38,7 +38,6 @@ class LossContext:
     grpo_clip: float = 1e-3
     grpo_kl: float = 0.0
     grpo_timesteps: int = 4
-    current_version: int = 0
     cache: dict = field(default_factory=dict)
 
     def cond(self, which: str) -> Condition:

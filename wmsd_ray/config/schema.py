@@ -6,16 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
+from ..errors import require as _require
 from .runtime import ActorsConfig, AlgorithmConfig, LearnerConfig, LoggingConfig, RayConfig, StreamConfig, TrainConfig
 
 PALETTE_NAMES = ("red", "green", "blue", "yellow", "purple", "cyan", "orange")
 SHAPE_NAMES = ("square", "circle")
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
 
 
 @dataclass

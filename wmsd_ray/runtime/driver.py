@@ -23,14 +23,13 @@ from actors.pool import ActorPool, Call
 from actors.roles import JudgeActor, ProposerActor, config_payload
 from learners.group import LearnerGroup
 from learners.weights import WeightStoreActor
-from wmsd_ray.algorithms import combine_rewards, group_advantages
 from wmsd_ray.config import Config
 from wmsd_ray.records import TaskSpec, read_parquet, write_parquet
 from wmsd_ray.world.benchmark import benchmark_scene_keys
 from wmsd_ray.world.render import Renderer
 from wmsd_ray.world.scene import random_scene
 
-from .buffers import PolicyPool, policy_batch, teacher_batch
+from .buffers import PolicyPool, teacher_batch
 from .metrics import Metrics
 from .state import PHASES, DriverState, checkpoint_root, load_latest, prune, save_state
 
@@ -38,8 +37,8 @@ log = logging.getLogger(__name__)
 
 
 class Driver:
-    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False):
-        self.cfg, self.run_dir = cfg, run_dir
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, memory=None):
+        self.cfg, self.run_dir, self.memory = cfg, run_dir, memory  # memory: a MemoryMonitor (peak RSS)
         loaded = load_latest(run_dir) if resume else None
         self.state, self.resumed_from = (loaded if loaded else (DriverState(), None))
         self.rng = self.state.generator(cfg.seed)
@@ -79,6 +78,9 @@ class Driver:
     def next_seed(self) -> int:
         self.state.calls += 1
         return self.cfg.seed * 1_000_003 + self.state.calls * 7919
+
+    def peak_memory_gb(self) -> float:
+        return self.memory.peak_bytes / 2 ** 30 if self.memory is not None else 0.0
 
     # -- checkpoints ------------------------------------------------------------------
     def checkpoint(self, learner: LearnerGroup | None, name: str) -> Path:

@@ -78,7 +78,7 @@ def run_eval(d) -> dict:
     tasks = load_benchmark(cfg.world)[: cfg.eval.tasks]
     results, videos = {}, _sample_all(d, tasks)
     for label in videos:
-        pool_name, prompt, ckpt = MODELS[label]
+        _, prompt, ckpt = MODELS[label]
         results[label] = score_judged(_judge(d, videos[label], tasks), tasks)
         results[label].update({"prompt": prompt, "adapter": ckpt or "none"})
         print(f"eval {label}: Task {results[label]['task']:.3f} {results[label]['task_ci95']}", flush=True)
@@ -125,8 +125,7 @@ def curves(rows: list[dict], path: Path) -> None:
     for phase, colour in (("distill", "tab:blue"), ("rl", "tab:red"), ("ablation", "tab:gray")):
         up = [r for r in rows if r.get("phase") == phase and "loss" in r]
         if up:
-            x = np.arange(len(up)) + (0 if phase != "rl" else 0)
-            axes[0].plot(x, _smooth([r["loss"] for r in up]), color=colour, label=phase)
+            axes[0].plot(_smooth([r["loss"] for r in up]), color=colour, label=phase)
     groups = [r for r in rows if r.get("event") == "group"]
     if groups:
         axes[1].plot(_smooth([g["reward_mean"] for g in groups], 20), color="tab:red")
