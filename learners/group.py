@@ -35,7 +35,7 @@ class LearnerGroup:
         self.trainer = TorchTrainer(
             train_loop,
             train_loop_config={"cfg": to_dict(cfg), "losses": dict(losses), "queues": self.queues, "store": store,
-                               "resume": resume},
+                               "resume": str(Path(resume).resolve()) if resume else ""},
             torch_config=TorchConfig(backend=lc.backend or ("nccl" if use_gpu else "gloo")),
             scaling_config=ScalingConfig(num_workers=lc.workers, use_gpu=use_gpu, resources_per_worker=resources),
             run_config=RunConfig(name=name, storage_path=str(Path(storage).resolve())),
@@ -77,7 +77,7 @@ class LearnerGroup:
         self._put({"batch": [batch_ref]})
 
     def checkpoint(self, directory: Path, timeout: float = 600.0) -> None:
-        tag = str(directory)
+        tag = str(Path(directory).resolve())  # the workers' working directory is not the driver's
         self._put({"checkpoint": tag})
         deadline = time.time() + timeout
         while not ray.get(self.store.acked.remote(tag)):

@@ -123,10 +123,13 @@ TINY_RUN = ["data.train_scenes=4", "train.distill_updates=6", "train.rl_updates=
 @pytest.mark.slow
 def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     """Every phase on a local Ray cluster; a sampler actor is killed mid-call and its group retried."""
-    proc = run("wmsd_ray.run", f"output_dir={tmp_path}", "run_name=r1", "seed=5", "stream.chaos_kill_after=1",
-               *TINY_RUN)
+    # A relative output_dir, as `make run` uses: every checkpoint must land in the run folder
+    # even though Ray Train workers run in another working directory.
+    proc = run("wmsd_ray.run", "output_dir=outputs", "run_name=r1", "seed=5", "stream.chaos_kill_after=1",
+               *TINY_RUN, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    run_dir = tmp_path / "r1"
+    run_dir = tmp_path / "outputs" / "r1"
+    assert (run_dir / "checkpoints" / "distill_end" / "learner" / "pytorch_lora_weights.safetensors").is_file()
     cfg_text = (run_dir / "config.yaml").read_text()
     assert "train_scenes: 4" in cfg_text and "seed: 5" in cfg_text
     specs = read_parquet(TaskSpec, run_dir / "tasks.parquet")
@@ -145,4 +148,58 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     for phase, first, n in (("distill", 1, 6), ("rl", 7, 4), ("ablation", 7, 4)):  # ablation restarts at distill_end
         versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == phase]
         assert versions == list(range(first, first + n)), (phase, versions)
-    assert "already holds a run" in one_error_line(run("wmsd_ray.run", f"output_dir={tmp_path}", "run_name=r1"))
+    assert "already holds a run" in one_error_line(run("wmsd_ray.run", "output_dir=outputs", "run_name=r1",
+                                                       cwd=tmp_path))
+
+
+def _wait_for_checkpoint(proc, run_dir, prefix: str, timeout: float = 400.0) -> str:
+    """Poll LATEST until it names a checkpoint starting with ``prefix``; return that name."""
+    import time
+
+    latest = run_dir / "checkpoints" / "LATEST"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, f"the run ended (rc {proc.returncode}) before a {prefix} checkpoint"
+        name = latest.read_text().strip() if latest.is_file() else ""
+        if name.startswith(prefix):
+            return name
+        time.sleep(0.1)
+    raise AssertionError(f"no {prefix} checkpoint within {timeout} s")
+
+
+@pytest.mark.slow
+def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path):
+    """SIGKILL the whole job (driver, Ray, every worker) mid-RL; --resume finishes it exactly once."""
+    import os
+    import pickle
+    import signal
+
+    run_dir = tmp_path / "r"
+    overrides = [f"output_dir={tmp_path}", "run_name=r", "seed=9", *TINY_RUN, "train.rl_updates=8",
+                 "train.ablation=false", "train.eval=false"]
+    proc = subprocess.Popen([sys.executable, "-m", "wmsd_ray.run", *overrides], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        killed_at = _wait_for_checkpoint(proc, run_dir, "step-rl-")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL and not (run_dir / "summary.json").exists()
+
+    resumed = run("wmsd_ray.run", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {run_dir / 'checkpoints' / killed_at}" in resumed.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["updates"] == {"distill": 6, "rl": 8} and summary["phase"] == "done"
+
+    with open(run_dir / "checkpoints" / "rl_end" / "driver_state.pkl", "rb") as f:
+        state = pickle.load(f)
+    # Every finished group counted once: teacher videos = samples x judged tasks; policy groups used once each.
+    assert state.counters["teacher_videos"] == 2 * len(state.teacher_done) > 0
+    assert len(state.consumed_groups) == len(set(state.consumed_groups)) > 0
+    assert state.counters["policy_videos"] == 4 * len(state.policy.seen_groups) > 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rl_versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == "rl"]
+    # Updates after the checkpoint are redone after the kill: versions resume at the checkpoint's.
+    step = int(killed_at.rsplit("-", 1)[1])
+    assert rl_versions[-8 + step:] == list(range(7 + step, 15)), rl_versions

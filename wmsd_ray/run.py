@@ -27,7 +27,9 @@ from .runtime.cluster import MemoryMonitor, connect
 
 def _run_dir(cfg: Config) -> Path:
     name = cfg.run_name or time.strftime("run-%Y%m%d-%H%M%S")
-    run_dir = Path(cfg.output_dir) / name
+    # Absolute: Ray Train workers run in their own working directory, so a relative
+    # checkpoint path would land there instead of in the run folder.
+    run_dir = (Path(cfg.output_dir) / name).resolve()
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"output folder {run_dir} already holds a run; pick another run_name or pass --resume {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -45,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.resume:
-        run_dir = Path(args.resume)
+        run_dir = Path(args.resume).resolve()
         if not (run_dir / "config.yaml").is_file():
             raise ConfigError(f"--resume {run_dir}: no config.yaml there (not a run folder)")
         cfg = load_config(str(run_dir / "config.yaml"), args.overrides)

@@ -60,6 +60,15 @@ class LossContext:
             self.cache["renoised"] = (x0, sigma, noise)
         return self.cache["renoised"]
 
+    def student_out(self) -> torch.Tensor:
+        """The Executor's raw output at the re-noised states (x0 or velocity, as the model predicts).
+        Computed once per update: the flow-matching term and the anchor share it, which halves
+        the cost of adding the anchor."""
+        if "student_out" not in self.cache:
+            x0, sigma, noise = self.renoised()
+            self.cache["student_out"] = self.backbone.predict(add_noise(x0, noise, sigma), sigma, self.cond("task"))
+        return self.cache["student_out"]
+
 
 LossFn = Callable[[LossContext], tuple[torch.Tensor, dict]]
 LOSSES: dict[str, LossFn] = {}
@@ -77,11 +86,13 @@ def _masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.T
     return ((a - b) ** 2 * m).sum(dim=tuple(range(1, a.ndim))) / m[0].sum()
 
 
-def _teacher_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def _teacher_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor,
+                 student: torch.Tensor | None = None) -> torch.Tensor:
     """Per-sample ||student - teacher||^2 at x_t (x0 space for x0 models, else velocity)."""
     bb = ctx.backbone
     pred = bb.x0 if bb.cfg.prediction == "x0" else bb.velocity
-    student = pred(x_t, sigma, ctx.cond("task"))
+    if student is None:
+        student = pred(x_t, sigma, ctx.cond("task"))
     with torch.no_grad(), adapter_disabled(bb):
         teacher = pred(x_t, sigma, ctx.cond("solution"))
     return _masked_mse(student, teacher, bb.gen_mask(student))
@@ -89,15 +100,15 @@ def _teacher_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor) -> to
 
 @register("off_policy_distill")
 def off_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
-    x0, sigma, noise = ctx.renoised()
-    per = ctx.backbone.flow_loss_per_sample(x0, ctx.cond("task"), sigma, noise)
+    x0, _, noise = ctx.renoised()
+    per = ctx.backbone.flow_loss_of_output(ctx.student_out(), x0, noise)
     return per.mean(), {"flow_mse": float(per.detach().mean())}
 
 
 @register("awm")
 def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
-    x0, sigma, noise = ctx.renoised()
-    per = ctx.backbone.flow_loss_per_sample(x0, ctx.cond("task"), sigma, noise)
+    x0, _, noise = ctx.renoised()
+    per = ctx.backbone.flow_loss_of_output(ctx.student_out(), x0, noise)
     adv = torch.from_numpy(np.asarray(ctx.batch.advantages, np.float32))
     w = torch.where(adv < 0, adv * ctx.awm_negative_scale, adv)
     return (per * w).mean(), {"awm_mse": float(per.detach().mean()), "adv_mean": float(adv.mean())}
@@ -106,7 +117,7 @@ def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
 @register("anchor")
 def anchor(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, sigma, noise = ctx.renoised()
-    gap = _teacher_gap(ctx, add_noise(x0, noise, sigma), sigma)
+    gap = _teacher_gap(ctx, add_noise(x0, noise, sigma), sigma, student=ctx.student_out())
     return gap.mean(), {"teacher_gap": float(gap.detach().mean())}
 
 

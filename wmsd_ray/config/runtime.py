@@ -106,7 +106,7 @@ class AlgorithmConfig:
     adv_clip: float = 5.0
     distill_losses: dict[str, float] = field(default_factory=lambda: {"off_policy_distill": 1.0, "anchor": 0.01})
     rl_losses: dict[str, float] = field(default_factory=lambda: {"awm": 1.0, "anchor": 0.01})
-    awm_negative_scale: float = 0.5
+    awm_negative_scale: float = 0.0  # positive-only AWM: 0.5 cost 0.16 Consistency in one round here
     grpo_clip: float = 1.0e-3
     grpo_kl: float = 0.0
     grpo_timesteps: int = 4
@@ -133,8 +133,8 @@ class TrainConfig:
     teacher_eta: float = 0.0  # 0 = ODE
     judge_filter: bool = True
     min_buffer: int = 128  # accepted teacher samples before distillation starts
-    distill_updates: int = 600
-    rl_updates: int = 300
+    distill_updates: int = 500
+    rl_updates: int = 200
     rl_tasks: int = 4  # tasks per sampler call (each G samples)
     ablation: bool = True  # also train distillation-only for rl_updates more (the paper's ablation)
     checkpoint_every: int = 100

@@ -34,6 +34,8 @@ from .metrics import Metrics
 from .state import PHASES, DriverState, checkpoint_root, load_latest, prune, save_state
 
 log = logging.getLogger(__name__)
+POLL_S = 0.2  # longest idle wait of the controller loop
+DRAIN_S = 0.5  # learner metrics are collected at most this often
 
 
 class Driver:
@@ -51,6 +53,7 @@ class Driver:
         self.version = 0
         self.updates_done: dict[str, int] = {}  # phase -> last train batch the learner has finished
         self.tasks: list[TaskSpec] = []
+        self._drained_at = 0.0
         if (run_dir / "tasks.parquet").is_file():
             self.tasks = read_parquet(TaskSpec, run_dir / "tasks.parquet")
 
@@ -145,7 +148,18 @@ class Driver:
         return tqdm(total=total, initial=self.state.sent[phase], desc=phase, unit="upd", file=sys.stdout,
                     mininterval=5, dynamic_ncols=False, ncols=100)
 
+    def wait_for_work(self, refs: list, phase: str, bar: tqdm | None = None, store=None) -> None:
+        """Idle until a rollout call finishes (or ``POLL_S``), then collect learner metrics at most
+        every ``DRAIN_S``: on 2 cores, a tighter polling loop measurably slowed the learner."""
+        if refs:
+            ray.wait(refs, num_returns=1, timeout=POLL_S)
+        else:
+            time.sleep(POLL_S)
+        if time.time() - self._drained_at >= DRAIN_S:
+            self._drain_learner_metrics(phase, bar, store)
+
     def _drain_learner_metrics(self, phase: str, bar: tqdm | None = None, store=None) -> list[dict]:
+        self._drained_at = time.time()
         rows = ray.get((store or self.store).drain.remote())
         for row in rows:
             if "version" in row and (store is None or store is self.store):
@@ -196,6 +210,9 @@ class Driver:
                     judge.submit(Call("score_groups", (ref,), tag=call.tag))
                 for call, _, groups in judge.done():
                     for g in groups:
+                        if g.group_id in st.teacher.seen_groups:  # a retried call that had in fact finished
+                            st.counters["duplicate_groups"] += 1
+                            continue
                         kept = st.teacher.add(g, cfg.train.judge_filter)
                         st.counters["teacher_videos"] += g.size
                         st.counters["teacher_accepted"] += kept
@@ -217,9 +234,8 @@ class Driver:
                     if st.sent[phase] % cfg.train.checkpoint_every == 0 and st.sent[phase] < target:
                         self.checkpoint(learner, f"step-{phase}-{st.sent[phase]:06d}")
                 self.metrics.gauge(learner_queue_depth=learner.depth())
-                self._drain_learner_metrics(phase, bar, store)
                 waiting = list(judge.in_flight) + (list(demo.in_flight) if demo is not None else [])
-                ray.wait(waiting or [self.store.ready.remote()], num_returns=1, timeout=0.05)
+                self.wait_for_work(waiting, phase, bar, store)
             self.checkpoint(learner, f"{phase}_end")
         finally:
             learner.stop()

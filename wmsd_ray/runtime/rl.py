@@ -44,7 +44,8 @@ def run_rl(d) -> None:
             rewards = combine_rewards(g.r_task, g.r_distill if g.r_distill.size else 0 * g.r_task,
                                       g.consistency, a.lambda_task, a.lambda_distill, a.lambda_consistency)
             adv = group_advantages(rewards, a.advantage, a.adv_eps, a.adv_clip)
-            pool.add(g, adv)
+            if not pool.add(g, adv):  # a retried call that had in fact finished: counted once
+                continue
             videos += g.size
             st.counters["policy_videos"] += g.size
             st.counters["policy_accepted"] += int(g.accepted.sum())
@@ -98,9 +99,8 @@ def run_rl(d) -> None:
 
     def wait_a_little() -> None:
         d.metrics.gauge(learner_queue_depth=learner.depth())
-        d._drain_learner_metrics(phase, bar)
         waiting = list(samplers.in_flight) + list(judge.in_flight) + (list(demo.in_flight) if demo else [])
-        ray.wait(waiting or [d.store.ready.remote()], num_returns=1, timeout=0.05)
+        d.wait_for_work(waiting, phase, bar)
 
     try:
         while st.sent[phase] < target:

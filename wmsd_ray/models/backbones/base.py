@@ -127,8 +127,10 @@ class Backbone(ABC):
     def flow_loss_per_sample(self, x0: torch.Tensor, cond: Condition, sigma: torch.Tensor,
                              noise: torch.Tensor) -> torch.Tensor:
         """Flow-matching loss of each sample on generated frames: MSE on x0 (x0 models) or on v = eps - x0."""
-        x_t = add_noise(x0, noise, sigma)
-        out = self.predict(x_t, sigma, cond)
+        return self.flow_loss_of_output(self.predict(add_noise(x0, noise, sigma), sigma, cond), x0, noise)
+
+    def flow_loss_of_output(self, out: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The same per-sample loss from an output already computed (shared with the anchor term)."""
         target = x0 if self.cfg.prediction == "x0" else noise - x0
         m = self.gen_mask(out)
         return ((out - target) ** 2 * m).sum(dim=(1, 2, 3, 4)) / (m.sum() * out[0, :, 0].numel())
