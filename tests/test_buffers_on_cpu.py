@@ -20,7 +20,7 @@ def test_teacher_buffer_keeps_only_accepted_once():
     buf = TeacherBuffer()
     g = _group("demo-1", -1, accepted=[True, False, True, False])
     assert buf.add(g, judge_filter=True) == 2 and len(buf) == 2
-    assert buf.add(g, judge_filter=True) == 0  # the same group again (a retried call): not counted twice
+    assert buf.add(g, judge_filter=True) is None and len(buf) == 2  # the same group again (a retried call)
     assert TeacherBuffer().add(_group("demo-2", -1, accepted=[False] * 4), judge_filter=False) == 4
 
 

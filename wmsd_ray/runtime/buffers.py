@@ -32,10 +32,11 @@ class TeacherBuffer:
     samples: list[Sample] = field(default_factory=list)
     seen_groups: set = field(default_factory=set)
 
-    def add(self, group: RolloutGroup, judge_filter: bool) -> int:
-        """Keep the accepted samples of a judged group (all of them without the filter)."""
-        if group.group_id in self.seen_groups:  # a retried call that had in fact finished
-            return 0
+    def add(self, group: RolloutGroup, judge_filter: bool) -> int | None:
+        """Keep the accepted samples of a judged group (all of them without the filter); how many.
+        None for a group already added (a retried call that had in fact finished)."""
+        if group.group_id in self.seen_groups:
+            return None
         self.seen_groups.add(group.group_id)
         keep = group.accepted if judge_filter else np.ones(group.size, bool)
         for i in np.flatnonzero(keep):

@@ -210,10 +210,10 @@ class Driver:
                     judge.submit(Call("score_groups", (ref,), tag=call.tag))
                 for call, _, groups in judge.done():
                     for g in groups:
-                        if g.group_id in st.teacher.seen_groups:  # a retried call that had in fact finished
+                        kept = st.teacher.add(g, cfg.train.judge_filter)
+                        if kept is None:  # a retried call that had in fact finished: counted once
                             st.counters["duplicate_groups"] += 1
                             continue
-                        kept = st.teacher.add(g, cfg.train.judge_filter)
                         st.counters["teacher_videos"] += g.size
                         st.counters["teacher_accepted"] += kept
                         st.counters["judge_errors"] += g.judge_errors
