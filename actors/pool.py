@@ -75,9 +75,7 @@ class ActorPool:
                     self.counters["actor_failures"] += 1
                     if attempt == self.retries:
                         raise RuntimeError(f"{self.name}: {method} failed on actor {i}: {e}") from e
-                    if not _alive(self.actors[i]):
-                        self.actors[i] = self.make()
-                        self.counters["replaced"] += 1
+                    self._replace_if_dead(i)
         return out
 
     def done(self, timeout: float = 0.0) -> list[tuple[Call, ray.ObjectRef, Any]]:
@@ -103,11 +101,15 @@ class ActorPool:
                     type(error).__name__)
         if call.attempts > self.retries:
             raise RuntimeError(f"{self.name}: {call.method} failed {call.attempts} times; last error: {error}") from error
-        if not _alive(self.actors[i]):
-            self.actors[i] = self.make()  # Ray's restarts are spent: a fresh actor
-            self.counters["replaced"] += 1
+        self._replace_if_dead(i)
         self.counters["retried"] += 1
         self.submit(call)
+
+    def _replace_if_dead(self, i: int) -> None:
+        """A restarted actor is kept; one whose Ray restarts are spent is replaced by a fresh one."""
+        if not _alive(self.actors[i]):
+            self.actors[i] = self.make()
+            self.counters["replaced"] += 1
 
     def inject_failure(self) -> bool:
         """Chaos testing: kill (Ray may restart) the actor of an in-flight call, as a crash would."""

@@ -34,7 +34,7 @@ class LossContext:
     backbone: Backbone
     batch: TrainBatch
     generator: torch.Generator
-    awm_negative_scale: float = 0.5
+    awm_negative_scale: float = 0.0  # the same defaults as AlgorithmConfig
     grpo_clip: float = 1e-3
     grpo_kl: float = 0.0
     grpo_timesteps: int = 4
