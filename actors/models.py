@@ -18,6 +18,7 @@ import torch
 
 from wmsd_ray.algorithms import distill_reward
 from wmsd_ray.config import Config, from_dict
+from wmsd_ray.cpu import limit_cpu
 from wmsd_ray.models.loading import build_backbone
 from wmsd_ray.models.lora import add_lora, apply_adapter
 from wmsd_ray.models.sampling import generate, initial_noise, ode_sample, sde_sample
@@ -30,7 +31,8 @@ class _ModelWorker:
 
     def __init__(self, config: dict):
         self.cfg = from_dict(Config, config)
-        torch.set_num_threads(getattr(self.cfg.actors, self.pool).threads)
+        pool = getattr(self.cfg.actors, self.pool)
+        limit_cpu(pool.threads, pool.cpu_affinity)
         torch.manual_seed(self.cfg.seed)
         self.backbone = build_backbone(self.cfg.model, self.cfg.world).eval()
         self.version = TEACHER_VERSION

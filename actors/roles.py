@@ -11,6 +11,7 @@ import ray
 
 from wmsd_ray.backends import make_judge, make_proposer
 from wmsd_ray.config import Config, from_dict, to_dict
+from wmsd_ray.cpu import limit_cpu
 from wmsd_ray.rollouts import RolloutGroup
 from wmsd_ray.world.judge import Verdict
 from wmsd_ray.world.proposer import Proposal
@@ -19,6 +20,7 @@ from wmsd_ray.world.proposer import Proposal
 class ProposerWorker:
     def __init__(self, config: dict):
         self.cfg = from_dict(Config, config)
+        limit_cpu(self.cfg.actors.proposer.threads, self.cfg.actors.proposer.cpu_affinity)
         self.proposer = make_proposer(self.cfg)
 
     def ready(self) -> bool:
@@ -34,6 +36,7 @@ class ProposerWorker:
 class JudgeWorker:
     def __init__(self, config: dict):
         self.cfg = from_dict(Config, config)
+        limit_cpu(self.cfg.actors.judge.threads, self.cfg.actors.judge.cpu_affinity)
         self.judge = make_judge(self.cfg)
 
     def ready(self) -> bool:

@@ -1,17 +1,19 @@
 """Async vs synchronous training throughput of the RL phase, and weight-sync cost.
 
 Runs ``python -m wmsd_ray.run`` twice with the same resources (one sampler actor and one
-learner worker, one thread each) and the same short schedule (a brief distillation, then
+learner worker, one thread each; by default pinned to their own cores: the learner to core 1,
+the sampler, judge and Demonstrator to core 0, so "one core each" holds literally) and the same short schedule (a brief distillation, then
 ``--updates`` RL updates, no ablation or evaluation): once with ``stream.mode=async``
 (samplers run ahead, bounded by the staleness bound) and once with ``stream.mode=sync``
 (sample with the current adapter, train on it, repeat). Prints RL updates per second for
 each, their ratio, and weight-sync time (learner publish + sampler load) as a fraction of
 the learner's step time.
-Usage: python benchmarks/async_vs_sync.py [--updates 60] [KEY=VALUE ...]
+Usage: python benchmarks/async_vs_sync.py [--updates 60] [--no-pin] [KEY=VALUE ...]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,8 +45,14 @@ def run(mode: str, updates: int, out: Path, extra: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--updates", type=int, default=60)
+    ap.add_argument("--no-pin", action="store_true", help="let every process float over all cores")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
+    pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
+    if pin:
+        args.overrides = ["learner.cpu_affinity=[1]", "actors.sampler.cpu_affinity=[0]", "actors.judge.cpu_affinity=[0]",
+                          "actors.demonstrator.cpu_affinity=[0]", *args.overrides]
+    print("cores: learner on core 1; sampler, judge and Demonstrator on core 0" if pin else "cores: unpinned")
     with tempfile.TemporaryDirectory() as tmp:
         res = {m: run(m, args.updates, Path(tmp), args.overrides) for m in ("async", "sync")}
     for mode, r in res.items():

@@ -26,6 +26,12 @@ class Engine:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def set_lr(self, lr: float) -> float:
+        """Set the rate of the next step; returns what the optimizer now holds."""
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        return float(self.opt.param_groups[0]["lr"])
+
     def world(self) -> int:
         return dist.get_world_size() if dist.is_initialized() else 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import ray
@@ -16,11 +17,13 @@ from ray.util.queue import Full, Queue
 
 from wmsd_ray.config import Config, to_dict
 
+from .schedule import LRSchedule
 from .worker import train_loop
 
 
 class LearnerGroup:
-    def __init__(self, cfg: Config, store, losses: dict[str, float], storage: Path, name: str, resume: str = ""):
+    def __init__(self, cfg: Config, store, losses: dict[str, float], storage: Path, name: str, resume: str = "",
+                 schedule: LRSchedule | None = None, threads: int = 0):
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -35,7 +38,9 @@ class LearnerGroup:
         self.trainer = TorchTrainer(
             train_loop,
             train_loop_config={"cfg": to_dict(cfg), "losses": dict(losses), "queues": self.queues, "store": store,
-                               "resume": str(Path(resume).resolve()) if resume else ""},
+                               "resume": str(Path(resume).resolve()) if resume else "",
+                               "schedule": asdict(schedule) if schedule else None,
+                               "threads": threads or lc.threads},
             torch_config=TorchConfig(backend=lc.backend or ("nccl" if use_gpu else "gloo")),
             scaling_config=ScalingConfig(num_workers=lc.workers, use_gpu=use_gpu, resources_per_worker=resources),
             run_config=RunConfig(name=name, storage_path=str(Path(storage).resolve())),
@@ -75,6 +80,10 @@ class LearnerGroup:
 
     def put(self, batch_ref) -> None:
         self._put({"batch": [batch_ref]})
+
+    def set_threads(self, threads: int) -> None:
+        """From the next batch on, every rank trains with this many torch threads (in queue order)."""
+        self._put({"threads": int(threads)})
 
     def checkpoint(self, directory: Path, timeout: float = 600.0) -> None:
         tag = str(Path(directory).resolve())  # the workers' working directory is not the driver's

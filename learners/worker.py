@@ -18,10 +18,12 @@ import torch.distributed as dist
 
 from wmsd_ray.algorithms import LossContext, total_loss
 from wmsd_ray.config import Config, from_dict
+from wmsd_ray.cpu import limit_cpu
 from wmsd_ray.models.loading import build_backbone
 from wmsd_ray.models.lora import add_lora, export_adapter, load_lora, lora_parameters, save_lora
 
 from .engines import make_engine
+from .schedule import LRSchedule
 
 STATE_FILE = "learner_state.json"
 
@@ -34,9 +36,11 @@ def _barrier():
 class Learner:
     """One rank's model, engine and counters (also usable without Ray Train, for tests)."""
 
-    def __init__(self, cfg: Config, losses: dict[str, float], rank: int = 0, resume: str = ""):
+    def __init__(self, cfg: Config, losses: dict[str, float], rank: int = 0, resume: str = "",
+                 schedule: LRSchedule | None = None, threads: int = 0):
         self.cfg, self.losses, self.rank = cfg, losses, rank
-        torch.set_num_threads(cfg.learner.threads)
+        self.schedule = schedule or LRSchedule(peak=cfg.learner.lr, total=0, kind="constant")
+        limit_cpu(threads or cfg.learner.threads, cfg.learner.cpu_affinity)
         torch.manual_seed(cfg.seed)
         use_cuda = cfg.learner.gpus_per_worker > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")
@@ -68,12 +72,13 @@ class Learner:
             self.skipped += 1
             metrics = {"skipped_nan": 1.0}
         else:
+            metrics["lr"] = self.engine.set_lr(self.schedule.at(int(batch.update)))
             metrics["grad_norm"] = self.engine.step(loss)
             metrics["loss"] = float(loss.detach())
             self.version += 1
         lag = self.version - batch.versions[batch.versions >= 0] if (batch.versions >= 0).any() else np.zeros(1)
         metrics.update({"update": batch.update, "kind": batch.kind, "version": self.version, "steps": self.steps,
-                        "skipped": self.skipped, "step_s": time.perf_counter() - started,
+                        "skipped": self.skipped, "step_s": time.perf_counter() - started, "threads": torch.get_num_threads(),
                         "staleness_mean": float(np.mean(lag)), "staleness_max": float(np.max(lag))})
         return metrics
 
@@ -112,7 +117,8 @@ def train_loop(config: dict) -> None:
     ctx = train.get_context()
     rank = ctx.get_world_rank()
     cfg = from_dict(Config, config["cfg"])
-    learner = Learner(cfg, config["losses"], rank, config.get("resume", ""))
+    schedule = LRSchedule(**config["schedule"]) if config.get("schedule") else None
+    learner = Learner(cfg, config["losses"], rank, config.get("resume", ""), schedule, config.get("threads", 0))
     queue, store = config["queues"][rank], config["store"]
     if rank == 0:
         learner.publish(store, {"event": "start", "version": learner.version})
@@ -120,6 +126,9 @@ def train_loop(config: dict) -> None:
         item = queue.get(block=True)
         if "stop" in item:
             break
+        if "threads" in item:
+            torch.set_num_threads(item["threads"])
+            continue
         if "checkpoint" in item:
             learner.save(Path(item["checkpoint"]))
             _barrier()

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from wmsd_ray.algorithms import ADVANTAGES, LOSSES, LossContext, distill_reward, group_advantages, total_loss
+from wmsd_ray.algorithms import (ADVANTAGES, LOSSES, LossContext, credit_accepted_only, distill_reward, group_advantages,
+                                 total_loss)
 from wmsd_ray.models.lora import add_lora, lora_parameters
 from wmsd_ray.models.sampling import initial_noise, sde_sample
 from wmsd_ray.rollouts import TrainBatch
@@ -20,6 +21,16 @@ def test_group_advantages_are_centred_scaled_and_clipped():
     assert set(ADVANTAGES) >= {"grpo", "mean", "rloo"}
     with pytest.raises(KeyError, match="unknown advantage"):
         group_advantages(r, "nope", 1e-4, 5.0)
+
+
+def test_only_accepted_samples_keep_positive_credit():
+    # rewards: two near-misses score above the group mean but the judge rejected them
+    adv = group_advantages(np.array([3.5, 1.0, 1.0, -2.0, -2.0]), "grpo", 1e-4, 5.0)
+    accepted = np.array([True, False, False, False, False])
+    out = credit_accepted_only(adv, accepted)
+    assert adv[1] > 0 and out[1] == 0 and out[2] == 0  # above average but broken: no credit
+    assert out[0] == adv[0] > 0  # the accepted sample keeps its credit
+    assert np.array_equal(out[3:], adv[3:])  # negatives untouched (the loss decides what to do with them)
 
 
 def test_distill_reward_is_zero_for_equal_velocities_and_weighted_by_step():

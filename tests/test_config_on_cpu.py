@@ -15,6 +15,8 @@ def test_dotted_overrides_are_typed():
     assert (cfg.world.grid, cfg.world.resolution, cfg.seed) == (5, 40, 3)
     assert cfg.world.colors == ["red", "green", "blue", "cyan"]
     assert cfg.world.cell == 8
+    # YAML 1.1 reads "2e-3" as a string; a float field takes it as the number it spells
+    assert load_config(overrides=["learner.lr=2e-3", "learner.rl_lr=5E-4"]).learner.lr == 2e-3
 
 
 @pytest.mark.parametrize("override, fragment", [

@@ -7,6 +7,7 @@ import pytest
 import ray
 
 from learners.group import LearnerGroup
+from learners.schedule import LRSchedule
 from learners.weights import WeightStoreActor
 from tests.conftest import tiny_config
 from wmsd_ray.rollouts import TrainBatch
@@ -34,8 +35,12 @@ def test_learner_trains_publishes_checkpoints_and_skips_nan(local_ray, tmp_path,
     cfg = tiny_config(f"learner.engine={engine}", f"learner.workers={workers}", "learner.batch_size=4",
                       "learner.zero_stage=2", "stream.queue_size=2")
     store = WeightStoreActor.remote()
-    group = LearnerGroup(cfg, store, {"off_policy_distill": 1.0, "anchor": 0.01}, tmp_path / "train", f"t-{engine}")
+    schedule = LRSchedule(peak=1e-3, total=3, kind="cosine", warmup=1, decay_fraction=1.0, min_ratio=0.1)
+    group = LearnerGroup(cfg, store, {"off_policy_distill": 1.0, "anchor": 0.01}, tmp_path / "train", f"t-{engine}",
+                         schedule=schedule)
     for u in range(3):
+        if u == 2:
+            group.set_threads(2)  # as the driver does once the Demonstrator's rollouts are all in
         group.put(ray.put(_batch(cfg, u, 4, nan=(u == 1))))
     group.checkpoint(tmp_path / "ckpt")
     group.stop()
@@ -43,6 +48,9 @@ def test_learner_trains_publishes_checkpoints_and_skips_nan(local_ray, tmp_path,
     assert [r["steps"] for r in rows] == [1, 2, 3]
     assert [r["version"] for r in rows] == [1, 1, 2]  # the NaN step is skipped, not applied
     assert rows[1].get("skipped_nan") == 1.0 and rows[-1]["skipped"] == 1
+    # the optimizer holds the phase schedule's rate for each applied update (warm-up, then cosine)
+    assert [r["lr"] for r in rows if "lr" in r] == pytest.approx([schedule.at(0), schedule.at(2)])
+    assert [r["threads"] for r in rows] == [1, 1, 2]
     version, (ref,) = ray.get(store.latest.remote(0))
     adapter = ray.get(ref)
     assert version == 2 and adapter and all(np.isfinite(a).all() for a in adapter.values())

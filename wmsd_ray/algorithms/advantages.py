@@ -36,3 +36,12 @@ def group_advantages(rewards: np.ndarray, estimator: str, eps: float, clip: floa
     if estimator not in ADVANTAGES:
         raise KeyError(f"unknown advantage estimator {estimator!r} (known: {sorted(ADVANTAGES)})")
     return ADVANTAGES[estimator](rewards, eps, clip)
+
+
+def credit_accepted_only(advantages: np.ndarray, accepted: np.ndarray) -> np.ndarray:
+    """Keep positive advantage only where the judge accepted the sample (task, agent and
+    consistency all pass). The task reward is graded by distance, so without this an
+    above-average but broken video (other objects moved, frames inconsistent) is imitated:
+    here that took Agent 0.90 -> 0.50 and Consistency 0.78 -> 0.36 in 200 RL updates."""
+    adv = np.asarray(advantages, np.float32)
+    return np.where(np.asarray(accepted, bool) | (adv <= 0), adv, 0.0).astype(np.float32)

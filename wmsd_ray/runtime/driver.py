@@ -22,6 +22,7 @@ from actors.models import DemonstratorActor, SamplerActor
 from actors.pool import ActorPool, Call
 from actors.roles import JudgeActor, ProposerActor, config_payload
 from learners.group import LearnerGroup
+from learners.schedule import phase_schedule
 from learners.weights import WeightStoreActor
 from wmsd_ray.config import Config
 from wmsd_ray.records import TaskSpec, read_parquet, write_parquet
@@ -193,9 +194,16 @@ class Driver:
         """Demonstrator rollouts -> judge -> teacher buffer, while the learner trains on the buffer."""
         cfg, st = self.cfg, self.state
         store = self.store if phase == "distill" else WeightStoreActor.remote()
-        learner = LearnerGroup(cfg, store, losses, self.run_dir / "ray_train", phase,
-                               resume=self.learner_resume_dir(phase, start_from))
         todo = deque(i for i in range(len(self.tasks)) if i not in st.teacher_done)
+        # While Demonstrator rollouts run, the learner keeps to learner.threads; once they are all
+        # in, it takes the phase's own count (2 threads beside a busy Demonstrator: 2.3 s per step,
+        # against 0.7 s with 1 thread; 0.43 s with 2 threads once it is alone).
+        alone_threads = cfg.learner.phase_threads.get(phase, cfg.learner.threads)
+        learner = LearnerGroup(cfg, store, losses, self.run_dir / "ray_train", phase,
+                               resume=self.learner_resume_dir(phase, start_from),
+                               schedule=phase_schedule(cfg.learner, phase, target),
+                               threads=cfg.learner.threads if todo else alone_threads)
+        threads_raised = not todo
         demo = self.pool("demonstrator") if todo else None
         judge = self.pool("judge")
         bar = self._progress(phase, target)
@@ -222,6 +230,9 @@ class Driver:
                     self.metrics.gauge(videos_per_s_demonstrator=videos / (time.time() - started),
                                        judge_accept_rate=st.counters["teacher_accepted"] / max(1, st.counters["teacher_videos"]))
                 teacher_busy = bool(todo or judge.in_flight or (demo is not None and demo.in_flight))
+                if not teacher_busy and not threads_raised:
+                    learner.set_threads(alone_threads)
+                    threads_raised = True
                 if not teacher_busy and len(st.teacher) < cfg.train.min_buffer:
                     raise RuntimeError(f"the judge accepted only {len(st.teacher)} teacher samples "
                                        f"(< train.min_buffer={cfg.train.min_buffer}); nothing to distil")

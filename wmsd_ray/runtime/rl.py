@@ -13,7 +13,8 @@ import ray
 
 from actors.pool import Call
 from learners.group import LearnerGroup
-from wmsd_ray.algorithms import combine_rewards, group_advantages
+from learners.schedule import phase_schedule
+from wmsd_ray.algorithms import combine_rewards, credit_accepted_only, group_advantages
 
 from .buffers import policy_batch
 
@@ -30,7 +31,9 @@ def run_rl(d) -> None:
     teacher_rows = 0 if keep and a.rl_losses.get("flow_grpo") else int(round(a.teacher_mix * cfg.learner.batch_size))
     policy_rows = cfg.learner.batch_size - teacher_rows
     learner = LearnerGroup(cfg, d.store, a.rl_losses, d.run_dir / "ray_train", phase,
-                           resume=d.learner_resume_dir(phase, "distill_end"))
+                           resume=d.learner_resume_dir(phase, "distill_end"),
+                           schedule=phase_schedule(cfg.learner, phase, target),
+                           threads=cfg.learner.phase_threads.get(phase, cfg.learner.threads))
     samplers, judge = d.pool("sampler"), d.pool("judge")
     demo = d.pool("demonstrator") if a.lambda_distill else None
     pool = st.policy
@@ -44,6 +47,8 @@ def run_rl(d) -> None:
             rewards = combine_rewards(g.r_task, g.r_distill if g.r_distill.size else 0 * g.r_task,
                                       g.consistency, a.lambda_task, a.lambda_distill, a.lambda_consistency)
             adv = group_advantages(rewards, a.advantage, a.adv_eps, a.adv_clip)
+            if a.credit_accepted_only:
+                adv = credit_accepted_only(adv, g.accepted)
             if not pool.add(g, adv):  # a retried call that had in fact finished: counted once
                 continue
             videos += g.size
