@@ -1,8 +1,10 @@
 """How much CPU one process may use: torch intra-op threads and, optionally, which cores.
 
-Pinning is what "each limited to one core" means literally: a learner pinned to its own
-core is not slowed by the sampler and judge sharing the machine (on 2 cores, unpinned
-async overlap slowed the learner step by 44%). Empty ``cores`` leaves the process free.
+Pinning is what "each limited to one core" means literally: the learner on its own core, the
+sampler and judge on the other. On 2 cores it raised the async/sync ratio of
+``benchmarks/async_vs_sync.py`` from 1.09x to 1.20x; the async learner step still slows
+(780 -> 1011 ms), since the driver and Ray's own processes stay unpinned. Empty ``cores``
+leaves the process free.
 """
 from __future__ import annotations
 
