@@ -27,5 +27,6 @@ def test_rl_and_its_ablation_share_one_schedule_distillation_has_its_own():
     assert phase_schedule(cfg.learner, "distill", 500).peak == 2e-3
     rl, ablation = phase_schedule(cfg.learner, "rl", 200), phase_schedule(cfg.learner, "ablation", 200)
     assert rl == ablation and rl.peak == 5e-4
+    assert (cfg.learner.threads_for("distill"), cfg.learner.threads_for("rl")) == (2, 1)  # RL keeps learner.threads
     with pytest.raises(ConfigError, match="learner.schedule"):
         tiny_config("learner.schedule=step")

@@ -72,6 +72,10 @@ class LearnerConfig:
     backend: str = ""  # torch.distributed backend; "" = gloo on CPU, nccl on GPU
     resources: dict[str, float] = field(default_factory=dict)  # custom node resources per worker
 
+    def threads_for(self, phase: str) -> int:
+        """Torch threads for a phase once it has the machine to itself (``phase_threads`` or ``threads``)."""
+        return self.phase_threads.get(phase, self.threads)
+
     def validate(self) -> None:
         _require(self.engine in ("ddp", "deepspeed"), f"learner.engine must be 'ddp' or 'deepspeed', got {self.engine!r}")
         _require(self.workers >= 1, f"learner.workers must be >= 1, got {self.workers}")

@@ -198,7 +198,7 @@ class Driver:
         # While Demonstrator rollouts run, the learner keeps to learner.threads; once they are all
         # in, it takes the phase's own count (2 threads beside a busy Demonstrator: 2.3 s per step,
         # against 0.7 s with 1 thread; 0.43 s with 2 threads once it is alone).
-        alone_threads = cfg.learner.phase_threads.get(phase, cfg.learner.threads)
+        alone_threads = cfg.learner.threads_for(phase)
         learner = LearnerGroup(cfg, store, losses, self.run_dir / "ray_train", phase,
                                resume=self.learner_resume_dir(phase, start_from),
                                schedule=phase_schedule(cfg.learner, phase, target),

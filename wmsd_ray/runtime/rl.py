@@ -33,7 +33,7 @@ def run_rl(d) -> None:
     learner = LearnerGroup(cfg, d.store, a.rl_losses, d.run_dir / "ray_train", phase,
                            resume=d.learner_resume_dir(phase, "distill_end"),
                            schedule=phase_schedule(cfg.learner, phase, target),
-                           threads=cfg.learner.phase_threads.get(phase, cfg.learner.threads))
+                           threads=cfg.learner.threads_for(phase))
     samplers, judge = d.pool("sampler"), d.pool("judge")
     demo = d.pool("demonstrator") if a.lambda_distill else None
     pool = st.policy
