@@ -1,9 +1,10 @@
 """Async vs synchronous training throughput of the RL phase, and weight-sync cost.
 
 Runs ``python -m wmsd_ray.run`` twice with the same resources (one sampler actor and one
-learner worker, one thread each; by default pinned to their own cores: the learner to core 1,
-the sampler, judge and Demonstrator to core 0, so "one core each" holds literally) and the same short schedule (a brief distillation, then
-``--updates`` RL updates, no ablation or evaluation): once with ``stream.mode=async``
+learner worker, one thread each; by default pinned to their own cores so "one core each" holds
+literally: the sampler alone on core 0; the learner on core 1, with the judge, the Demonstrator,
+the driver and Ray's own processes, which inherit the driver's core) and the same short
+schedule (a brief distillation, then ``--updates`` RL updates, no ablation or evaluation): once with ``stream.mode=async``
 (samplers run ahead, bounded by the staleness bound) and once with ``stream.mode=sync``
 (sample with the current adapter, train on it, repeat). Prints RL updates per second for
 each, their ratio, and weight-sync time (learner publish + sampler load) as a fraction of
@@ -24,22 +25,30 @@ import numpy as np
 from wmsd_ray.runtime.metrics import read_metrics
 
 
-def run(mode: str, updates: int, out: Path, extra: list[str]) -> dict:
+def run(mode: str, updates: int, out: Path, extra: list[str], home_core: int | None) -> dict:
     args = [sys.executable, "-m", "wmsd_ray.run", f"run_name={mode}", f"output_dir={out}", f"stream.mode={mode}",
             "data.train_scenes=12", "train.distill_updates=10", "train.min_buffer=16", f"train.rl_updates={updates}",
             "train.ablation=false", "train.eval=false", "logging.wandb=disabled", "ray.dashboard=false",
             "actors.sampler.count=1", "actors.sampler.threads=1", "learner.threads=1", "train.checkpoint_every=1000",
+            # Two tasks (16 videos) per sampler call: with the default four, a call took ~17 s, the
+            # async learner moved on ~17 versions meanwhile and 14 of 32 groups went stale unused.
+            "train.rl_tasks=2",
             *extra]
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    # The driver starts the local Ray cluster, so raylet, GCS and every worker inherit its core
+    # until an actor pins itself: Ray's bookkeeping stays off the sampler's core.
+    pin_home = (lambda: os.sched_setaffinity(0, {home_core})) if home_core is not None else None
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, preexec_fn=pin_home)
     rows = read_metrics(out / mode / "metrics.jsonl")
     rl_seconds = next(r["seconds"] for r in rows if r.get("event") == "phase_done" and r.get("phase") == "rl")
     steps = [r for r in rows if r.get("phase") == "rl" and "step_s" in r]
     sampler = next((r for r in rows if r.get("event") == "sampler_stats"), {"sync_s_mean": 0.0})
+    pool = next((r for r in rows if r.get("event") == "pool_stats"), {})
     step_s = float(np.mean([r["step_s"] for r in steps]))
     publish_s = float(np.mean([r.get("publish_s", 0.0) for r in steps]))
     lag = [r["staleness_mean"] for r in steps]
     return {"updates_per_s": updates / rl_seconds, "rl_seconds": rl_seconds, "step_s": step_s,
-            "publish_s": publish_s, "sampler_load_s": sampler["sync_s_mean"], "staleness": float(np.mean(lag))}
+            "publish_s": publish_s, "sampler_load_s": sampler["sync_s_mean"], "staleness": float(np.mean(lag)),
+            "groups": pool.get("groups_in", 0), "stale": pool.get("stale_dropped_groups", 0)}
 
 
 def main() -> None:
@@ -50,14 +59,16 @@ def main() -> None:
     args = ap.parse_args()
     pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
     if pin:
-        args.overrides = ["learner.cpu_affinity=[1]", "actors.sampler.cpu_affinity=[0]", "actors.judge.cpu_affinity=[0]",
-                          "actors.demonstrator.cpu_affinity=[0]", *args.overrides]
-    print("cores: learner on core 1; sampler, judge and Demonstrator on core 0" if pin else "cores: unpinned")
+        args.overrides = ["learner.cpu_affinity=[1]", "actors.sampler.cpu_affinity=[0]", "actors.judge.cpu_affinity=[1]",
+                          "actors.demonstrator.cpu_affinity=[1]", *args.overrides]
+    print("cores: sampler alone on core 0; learner, judge, Demonstrator, driver and Ray's processes on core 1"
+          if pin else "cores: unpinned")
     with tempfile.TemporaryDirectory() as tmp:
-        res = {m: run(m, args.updates, Path(tmp), args.overrides) for m in ("async", "sync")}
+        res = {m: run(m, args.updates, Path(tmp), args.overrides, 1 if pin else None) for m in ("async", "sync")}
     for mode, r in res.items():
         print(f"{mode:5s}: {r['updates_per_s']:.3f} RL updates/s ({args.updates} in {r['rl_seconds']:.1f} s), "
-              f"learner step {r['step_s'] * 1000:.0f} ms, mean staleness {r['staleness']:.2f} versions")
+              f"learner step {r['step_s'] * 1000:.0f} ms, mean staleness {r['staleness']:.2f} versions, "
+              f"{r['stale']} of {r['groups']} groups dropped stale")
     print(f"async / sync throughput: {res['async']['updates_per_s'] / res['sync']['updates_per_s']:.2f}x (target >= 1.3)")
     r = res["async"]
     sync_s = r["publish_s"] + r["sampler_load_s"]

@@ -67,6 +67,8 @@ class Learner:
         with self.engine.autocast():
             loss, metrics = total_loss(ctx, self.losses)
         self.steps += 1
+        # Staleness: how many versions the weights this gradient was taken at lie past each sample's.
+        lag = self.version - batch.versions[batch.versions >= 0] if (batch.versions >= 0).any() else np.zeros(1)
         if not self.engine.all_finite(loss):
             self.engine.skip()
             self.skipped += 1
@@ -76,7 +78,6 @@ class Learner:
             metrics["grad_norm"] = self.engine.step(loss)
             metrics["loss"] = float(loss.detach())
             self.version += 1
-        lag = self.version - batch.versions[batch.versions >= 0] if (batch.versions >= 0).any() else np.zeros(1)
         metrics.update({"update": batch.update, "kind": batch.kind, "version": self.version, "steps": self.steps,
                         "skipped": self.skipped, "step_s": time.perf_counter() - started, "threads": torch.get_num_threads(),
                         "staleness_mean": float(np.mean(lag)), "staleness_max": float(np.max(lag))})

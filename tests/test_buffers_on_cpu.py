@@ -3,6 +3,7 @@ import numpy as np
 
 from wmsd_ray.rollouts import RolloutGroup
 from wmsd_ray.runtime.buffers import PolicyPool, TeacherBuffer, policy_batch
+from wmsd_ray.runtime.rl import unpublished
 
 
 def _group(gid: str, version: int, g: int = 4, accepted=None) -> RolloutGroup:
@@ -49,3 +50,10 @@ def test_policy_pool_importance_policy_keeps_stale_and_reuse_retires():
     batch = policy_batch(0, picks, [], seed=1, keep_trajectory=True)
     assert batch.latents.shape[1] == 4 and batch.log_probs.shape == (2, 4)
     assert sorted(batch.advantages.tolist()) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_unpublished_counts_batches_the_learner_has_not_reported():
+    assert unpublished(sent=0, last_done=-1) == 0
+    assert unpublished(sent=5, last_done=-1) == 5  # all queued or in the learner's hands
+    assert unpublished(sent=5, last_done=3) == 1
+    assert unpublished(sent=5, last_done=4) == 0

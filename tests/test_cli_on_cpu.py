@@ -126,7 +126,7 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     # A relative output_dir, as `make run` uses: every checkpoint must land in the run folder
     # even though Ray Train workers run in another working directory.
     proc = run("wmsd_ray.run", "output_dir=outputs", "run_name=r1", "seed=5", "stream.chaos_kill_after=1",
-               *TINY_RUN, cwd=tmp_path)
+               "stream.max_staleness=1", *TINY_RUN, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = tmp_path / "outputs" / "r1"
     assert (run_dir / "checkpoints" / "distill_end" / "learner" / "pytorch_lora_weights.safetensors").is_file()
@@ -148,6 +148,8 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     for phase, first, n in (("distill", 1, 6), ("rl", 7, 4), ("ablation", 7, 4)):  # ablation restarts at distill_end
         versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == phase]
         assert versions == list(range(first, first + n)), (phase, versions)
+    # The staleness bound holds where it matters: at the weights each RL gradient was taken at.
+    assert all(r["staleness_max"] <= 1 for r in rows if "step_s" in r and r["phase"] == "rl")
     assert "already holds a run" in one_error_line(run("wmsd_ray.run", "output_dir=outputs", "run_name=r1",
                                                        cwd=tmp_path))
 
@@ -175,7 +177,7 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
     import signal
 
     run_dir = tmp_path / "r"
-    overrides = [f"output_dir={tmp_path}", "run_name=r", "seed=9", *TINY_RUN, "train.rl_updates=8",
+    overrides = [f"output_dir={tmp_path}", "run_name=r", "seed=9", *TINY_RUN, "train.rl_updates=8", "stream.max_staleness=2",
                  "train.ablation=false", "train.eval=false"]
     proc = subprocess.Popen([sys.executable, "-m", "wmsd_ray.run", *overrides], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -203,3 +205,5 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
     # Updates after the checkpoint are redone after the kill: versions resume at the checkpoint's.
     step = int(killed_at.rsplit("-", 1)[1])
     assert rl_versions[-8 + step:] == list(range(7 + step, 15)), rl_versions
+    # After the resume too: the driver restarts from the checkpoint's version, not from 0.
+    assert all(r["staleness_max"] <= 2 for r in rows if "step_s" in r and r["phase"] == "rl")

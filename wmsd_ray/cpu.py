@@ -1,10 +1,10 @@
 """How much CPU one process may use: torch intra-op threads and, optionally, which cores.
 
-Pinning is what "each limited to one core" means literally: the learner on its own core, the
-sampler and judge on the other. On 2 cores it raised the async/sync ratio of
-``benchmarks/async_vs_sync.py`` from 1.09x to 1.20x; the async learner step still slows
-(780 -> 1011 ms), since the driver and Ray's own processes stay unpinned. Empty ``cores``
-leaves the process free.
+Pinning is what "each limited to one core" means literally. On 2 cores,
+``benchmarks/async_vs_sync.py`` measured async/sync 1.09x unpinned, 1.20-1.28x with the
+learner on core 1 and the sampler and judge on core 0, and 1.46x with the sampler alone on
+core 0 and everything else (judge, driver, Ray's processes) beside the learner, at two tasks
+per sampler call. Empty ``cores`` leaves the process free.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ only routes ObjectRefs, enforces the bounds, and decides what the learner trains
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -24,6 +25,7 @@ from actors.roles import JudgeActor, ProposerActor, config_payload
 from learners.group import LearnerGroup
 from learners.schedule import phase_schedule
 from learners.weights import WeightStoreActor
+from learners.worker import STATE_FILE
 from wmsd_ray.config import Config
 from wmsd_ray.records import TaskSpec, read_parquet, write_parquet
 from wmsd_ray.world.benchmark import benchmark_scene_keys
@@ -101,6 +103,14 @@ class Driver:
         if self.resumed_from is not None and self.state.phase == phase and self.state.sent[phase]:
             return str(self.resumed_from / "learner")
         return self.state.learner_dirs.get(start_from, "")
+
+    def start_learner_phase(self, phase: str, resume_dir: str) -> None:
+        """Where versions stand when a learner phase (re)starts: the loaded checkpoint's version,
+        and every batch sent before it applied (checkpoints are written only then). Without this a
+        resumed RL phase would misjudge staleness until the learner's first report."""
+        state = Path(resume_dir) / STATE_FILE if resume_dir else None
+        self.version = json.loads(state.read_text())["version"] if state and state.is_file() else 0
+        self.updates_done[phase] = self.state.sent[phase] - 1
 
     # -- the schedule -----------------------------------------------------------------
     def run(self) -> None:
@@ -199,8 +209,9 @@ class Driver:
         # in, it takes the phase's own count (2 threads beside a busy Demonstrator: 2.3 s per step,
         # against 0.7 s with 1 thread; 0.43 s with 2 threads once it is alone).
         alone_threads = cfg.learner.threads_for(phase)
-        learner = LearnerGroup(cfg, store, losses, self.run_dir / "ray_train", phase,
-                               resume=self.learner_resume_dir(phase, start_from),
+        resume_dir = self.learner_resume_dir(phase, start_from)
+        self.start_learner_phase(phase, resume_dir)
+        learner = LearnerGroup(cfg, store, losses, self.run_dir / "ray_train", phase, resume=resume_dir,
                                schedule=phase_schedule(cfg.learner, phase, target),
                                threads=cfg.learner.threads if todo else alone_threads)
         threads_raised = not todo

@@ -19,6 +19,11 @@ from wmsd_ray.algorithms import combine_rewards, credit_accepted_only, group_adv
 from .buffers import policy_batch
 
 
+def unpublished(sent: int, last_done: int) -> int:
+    """Batches sent to the learner whose update has not been reported yet (update indices start at 0)."""
+    return max(0, sent - (last_done + 1))
+
+
 def _keeps_trajectory(cfg) -> bool:
     losses = cfg.algorithm.rl_losses
     return bool(losses.get("flow_grpo") or losses.get("on_policy_distill") or cfg.algorithm.lambda_distill)
@@ -30,8 +35,9 @@ def run_rl(d) -> None:
     keep = _keeps_trajectory(cfg)
     teacher_rows = 0 if keep and a.rl_losses.get("flow_grpo") else int(round(a.teacher_mix * cfg.learner.batch_size))
     policy_rows = cfg.learner.batch_size - teacher_rows
-    learner = LearnerGroup(cfg, d.store, a.rl_losses, d.run_dir / "ray_train", phase,
-                           resume=d.learner_resume_dir(phase, "distill_end"),
+    resume_dir = d.learner_resume_dir(phase, "distill_end")
+    d.start_learner_phase(phase, resume_dir)
+    learner = LearnerGroup(cfg, d.store, a.rl_losses, d.run_dir / "ray_train", phase, resume=resume_dir,
                            schedule=phase_schedule(cfg.learner, phase, target),
                            threads=cfg.learner.threads_for(phase))
     samplers, judge = d.pool("sampler"), d.pool("judge")
@@ -87,8 +93,10 @@ def run_rl(d) -> None:
         samplers.submit(Call("sample_groups", ([d.tasks[i] for i in idx], G, d.next_seed(), cfg.sampling.eta, keep)))
 
     def horizon() -> int:
-        """The adapter version this batch will meet: batches queued ahead of it apply first."""
-        return d.version + learner.depth() + 1
+        """The adapter version the next batch will be trained at: every batch sent before it and
+        not yet published (queued or in the learner's hands) applies first. A skipped (NaN) step
+        publishes no version, so this can only overestimate: the bound stays strict."""
+        return d.version + unpublished(st.sent[phase], d.updates_done.get(phase, -1))
 
     def send_batch() -> None:
         picks = pool.draw(d.rng, policy_rows, horizon())
@@ -137,6 +145,7 @@ def run_rl(d) -> None:
         learner.stop()
         bar.close()
     d._drain_learner_metrics(phase)
+    d.metrics.log({"event": "pool_stats", "phase": phase, **pool.counters})
     st.counters.update({f"pool_{k}": v for k, v in pool.counters.items()})
     pool.counters.clear()
     print(f"rl: {st.sent[phase]} updates, adapter v{d.version}; policy videos {st.counters['policy_videos']} "
