@@ -1,5 +1,6 @@
 """The command lines as a person uses them: real subprocesses, real files."""
 import json
+import signal
 import subprocess
 import sys
 
@@ -167,6 +168,42 @@ def _wait_for_checkpoint(proc, run_dir, prefix: str, timeout: float = 400.0) -> 
             return name
         time.sleep(0.1)
     raise AssertionError(f"no {prefix} checkpoint within {timeout} s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_main_job_stops_cleanly_on_sigterm_or_ctrl_c(tmp_path, signum):
+    """`ray job stop` sends SIGTERM, Ctrl-C SIGINT: the run stops, says how to resume, and no
+    process it started (raylet, GCS, dashboard agents, workers) outlives it."""
+    import os
+
+    import psutil
+
+    run_dir = tmp_path / "r"
+    cmd = [sys.executable, "-m", "wmsd_ray.run", f"output_dir={tmp_path}", "run_name=r", *TINY_RUN,
+           "train.ablation=false", "train.eval=false"]
+    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True)
+    children: list = []
+    try:
+        _wait_for_checkpoint(proc, run_dir, "step-distill-")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signum)  # to the driver alone
+        proc.wait(timeout=120)
+        gone, alive = psutil.wait_procs(children, timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for p in children:
+            if p.is_running():
+                p.kill()
+    assert children, "the driver started no local Ray processes"
+    assert proc.returncode == 128 + signum, (tmp_path / "err.txt").read_text()[-3000:]
+    assert not alive, sorted(p.name() for p in alive)
+    err_text = (tmp_path / "err.txt").read_text()
+    assert f"stopped by {signal.Signals(signum).name}" in err_text and f"--resume {run_dir}" in err_text
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["interrupted"] == signal.Signals(signum).name and summary["phase"] == "distill"
 
 
 @pytest.mark.slow

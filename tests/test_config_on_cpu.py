@@ -38,6 +38,8 @@ def test_dotted_overrides_are_typed():
     ("sampling.eta=-1", "sampling.eta must be >= 0"),
     ("eval.prompt=caption", "eval.prompt must be 'solution' or 'task'"),
     ("judge.backend=vllm", "judge.backend=vllm needs judge.vlm.model"),
+    ("algorithm.rl_losses={awm:1.0}", "{awm:1.0} needs a space after the colon"),
+    ("algorithm.rl_losses={awm: x}", "algorithm.rl_losses.awm must be a float"),
 ])
 def test_bad_config_names_the_key(override, fragment):
     with pytest.raises(ConfigError) as err:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,30 @@ def _run_dir(cfg: Config) -> Path:
     return run_dir
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM (``ray job stop`` sends SIGTERM). A BaseException, so no retry loop
+    that catches Exception swallows it; the run stops, Ray shuts down, no processes linger."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on_signals() -> None:
+    def handler(signum, frame):
+        for s in (signal.SIGINT, signal.SIGTERM):  # a second signal stops at once
+            signal.signal(s, signal.SIG_DFL)
+        raise Interrupted(signum)
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, handler)
+
+
+def _last_checkpoint(run_dir: Path) -> str:
+    latest = run_dir / "checkpoints" / "LATEST"
+    return latest.read_text().strip() if latest.is_file() else "none yet"
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = config_parser("python -m wmsd_ray.run", __doc__, "train.rl_updates=100 seed=3")
     ap.add_argument("--address", default="", help="join this Ray cluster (default: $RAY_ADDRESS, else start one)")
@@ -57,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         dump_yaml(cfg, run_dir / "config.yaml")
     monitor = MemoryMonitor()
     cluster = connect(cfg, args.address)
+    _stop_on_signals()  # after ray.init, which installs its own SIGTERM handler (a bare sys.exit)
     print(f"wmsd-ray: run folder {run_dir} (resolved config in config.yaml)")
     print(f"Ray: {cluster['address']} cluster, dashboard http://{cluster['dashboard']}" if cluster["dashboard"]
           else f"Ray: {cluster['address']} cluster (no dashboard)", flush=True)
@@ -66,14 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     driver = Driver(cfg, run_dir, resume=bool(args.resume), memory=monitor)
     if driver.resumed_from is not None:
         print(f"resuming from {driver.resumed_from} (phase {driver.state.phase}, updates {dict(driver.state.sent)})")
+    stopped: Interrupted | None = None
     try:
         driver.run()
+    except Interrupted as exc:
+        stopped = exc
     finally:
         peak = monitor.stop()
         summary = {"seconds": round(time.time() - started, 1), "peak_memory_gb": round(peak, 3),
                    "updates": dict(driver.state.sent), "phase": driver.state.phase}
+        if stopped is not None:
+            summary["interrupted"] = str(stopped)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         ray.shutdown()
+    if stopped is not None:
+        print(f"stopped by {stopped} in phase {driver.state.phase} (updates sent {dict(driver.state.sent)}); "
+              f"last complete checkpoint: {_last_checkpoint(run_dir)}; continue with: "
+              f"python -m wmsd_ray.run --resume {run_dir}", file=sys.stderr)
+        return 128 + stopped.signum
     print(f"done in {summary['seconds'] / 60:.1f} min, peak memory {peak:.2f} GB; report: {run_dir / 'report.md'}")
     return 0
 

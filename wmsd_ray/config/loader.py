@@ -61,6 +61,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping, got {type(value).__name__}")
         vt = args[1] if len(args) == 2 else Any
+        glued = [k for k, v in value.items() if v is None and ":" in str(k)]
+        if glued:  # YAML reads {awm:1.0} as the key "awm:1.0" with no value
+            raise ConfigError(f"{key}: {{{glued[0]}}} needs a space after the colon, e.g. {{awm: 1.0}}")
         return {str(k): _coerce(v, vt, f"{key}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
