@@ -4,7 +4,7 @@
   solution), and teacher velocities at given student states (for r_distill).
 - ``SamplerWorker``: the Executor (same base + LoRA). G samples per task with the current
   adapter, SDE with fp32 log-probs and latents kept, every group tagged with the adapter
-  version; between groups it pulls a newer adapter from the weight store if there is one.
+  version; before each group it pulls a newer adapter from the weight store if there is one.
 Both also sample benchmark videos for evaluation, so evaluation scales with the pools.
 """
 from __future__ import annotations
@@ -124,8 +124,17 @@ class SamplerWorker(_ModelWorker):
 
     def sample_groups(self, tasks: list[TaskSpec], group: int, seed: int, eta: float,
                       keep: bool = True) -> list[RolloutGroup]:
-        self.sync()
-        return self._rollout(tasks, [t.task for t in tasks], group, seed, eta, keep=keep, source="executor")
+        """One group per task, each with the newest adapter: a call's later groups are fresher
+        (per-video speed is the same at 8 videos per batch as at 32). Seeds derive from (seed, i),
+        so a retried call repeats its groups exactly."""
+        out = []
+        for i, t in enumerate(tasks):
+            self.sync()
+            group_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+            (g,) = self._rollout([t], [t.task], group, group_seed, eta, keep=keep, source="executor")
+            g.group_id = f"executor-{seed}-{i}"
+            out.append(g)
+        return out
 
     def load_adapter(self, arrays: dict, version: int) -> int:
         """An explicit adapter (evaluation of a saved arm), bypassing the store."""

@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--eta", type=float, default=0.7, help="the SDE's noise level (Flow-GRPO's)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -34,7 +35,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     runs = {
         "ode": lambda: bb.decode(ode_sample(bb, cond, initial_noise(bb, cond, g))),
-        "sde": lambda: bb.decode(sde_sample(bb, cond, initial_noise(bb, cond, g), g, cfg.sampling.eta).final),
+        "sde": lambda: bb.decode(sde_sample(bb, cond, initial_noise(bb, cond, g), g, args.eta).final),
     }
     print(f"backbone {cfg.model.backbone}, checkpoint {cfg.model.checkpoint or 'random-init'}, "
           f"batch {args.batch}, {cfg.model.sample_steps} steps, {args.threads} threads")

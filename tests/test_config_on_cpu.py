@@ -36,6 +36,7 @@ def test_dotted_overrides_are_typed():
     ("model.lora.rnak=4", "unknown config key 'model.lora.rnak'"),
     ("model.prediction=eps", "model.prediction must be 'x0' or 'velocity'"),
     ("sampling.eta=-1", "sampling.eta must be >= 0"),
+    ("algorithm.rl_losses={flow_grpo: 1.0}", "flow_grpo, which needs SDE sampling: set sampling.eta > 0"),
     ("eval.prompt=caption", "eval.prompt must be 'solution' or 'task'"),
     ("judge.backend=vllm", "judge.backend=vllm needs judge.vlm.model"),
     ("algorithm.rl_losses={awm:1.0}", "{awm:1.0} needs a space after the colon"),

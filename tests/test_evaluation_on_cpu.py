@@ -103,3 +103,19 @@ def test_packaged_demonstrator_meets_the_bar_with_the_detailed_solution(cfg):
 
     s, _ = evaluate(cfg, build_backbone(cfg.model, cfg.world), "solution")
     assert s["n"] == 200 and s["task"] >= 0.50 and s["consistency"] >= 0.80
+
+
+def test_acceptance_checks_compare_counts_not_float_noise():
+    from wmsd_ray.runtime.evaluate import bars
+
+    def arm(task: int, cons: int) -> dict:  # counts out of 200 tasks, as the report's rates are
+        return {"task": task / 200, "consistency": cons / 200}
+
+    checks = bars({"Demonstrator (solution)": arm(144, 181), "Demonstrator (task)": arm(14, 42),
+                   "Executor distill-only (task)": arm(34, 167), "Executor distill+RL (task)": arm(44, 171)})
+    assert checks["consistency_gap"] == {"value": 0.05, "target_max": 0.05, "met": True}  # 10/200: on the bar
+    assert checks["rl_gain_at_matched_updates"]["value"] == 0.05 and checks["rl_gain_at_matched_updates"]["met"]
+    assert not checks["executor_vs_demonstrator_solution"]["met"]  # -0.5
+    assert checks["executor_over_demonstrator_task"]["value"] == round(44 / 14, 9)
+    worse = bars({"Demonstrator (solution)": arm(144, 181), "Executor distill+RL (task)": arm(44, 170)})
+    assert worse["consistency_gap"]["value"] == 0.055 and not worse["consistency_gap"]["met"]
