@@ -32,8 +32,9 @@ def run(mode: str, updates: int, out: Path, extra: list[str], home_core: int | N
             "actors.sampler.count=1", "actors.sampler.threads=1", "learner.threads=1", "train.checkpoint_every=1000",
             # Two tasks (16 videos) per sampler call. With the default four a call takes ~17 s, the
             # async learner moves on ~17 versions meanwhile and many groups outlive the staleness
-            # bound (14 of 32 dropped). Measured async/sync: 1.28x at four tasks, 1.46x at two,
-            # 1.66x at one (where sync itself is slowest: 0.35 updates/s against 0.41).
+            # bound (14 of 32 dropped). Measured async/sync while the sampler still refreshed its
+            # adapter once per call: 1.28x at four tasks, 1.46x at two, 1.66x at one (where sync
+            # itself is slowest: 0.35 updates/s against 0.41). Refreshing per group: 1.75x at two.
             "train.rl_tasks=2",
             *extra]
     # The driver starts the local Ray cluster, so raylet, GCS and every worker inherit its core
