@@ -87,7 +87,9 @@ class LearnerConfig:
                  "learner.threads and learner.phase_threads values must be >= 1")
         bad = [k for k in self.phase_threads if k not in ("distill", "rl", "ablation")]
         _require(not bad, f"learner.phase_threads: unknown phase {bad[0] if bad else ''!r} (phases: distill, rl, ablation)")
-        _require(self.schedule in ("constant", "cosine"), f"learner.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        from learners.schedule import SCHEDULES
+
+        _require(self.schedule in SCHEDULES, f"learner.schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
         _require(self.warmup_updates >= 0 and 0 <= self.decay_fraction <= 1 and 0 <= self.min_lr_ratio <= 1,
                  "learner.warmup_updates must be >= 0; learner.decay_fraction and min_lr_ratio in [0, 1]")
 

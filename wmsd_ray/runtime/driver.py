@@ -104,13 +104,18 @@ class Driver:
             return str(self.resumed_from / "learner")
         return self.state.learner_dirs.get(start_from, "")
 
-    def start_learner_phase(self, phase: str, resume_dir: str) -> None:
-        """Where versions stand when a learner phase (re)starts: the loaded checkpoint's version,
-        and every batch sent before it applied (checkpoints are written only then). Without this a
-        resumed RL phase would misjudge staleness until the learner's first report."""
+    def open_learner(self, phase: str, store, losses: dict[str, float], start_from: str, target: int,
+                     threads: int) -> LearnerGroup:
+        """A learner group for ``phase`` (resumed where the phase or its start checkpoint left off),
+        on the phase's learning-rate schedule. The driver's view of versions restarts there too: the
+        loaded checkpoint's version, every batch sent before it applied (checkpoints are written only
+        then); without this a resumed RL phase would misjudge staleness until the first report."""
+        resume_dir = self.learner_resume_dir(phase, start_from)
         state = Path(resume_dir) / STATE_FILE if resume_dir else None
         self.version = json.loads(state.read_text())["version"] if state and state.is_file() else 0
         self.updates_done[phase] = self.state.sent[phase] - 1
+        return LearnerGroup(self.cfg, store, losses, self.run_dir / "ray_train", phase, resume=resume_dir,
+                            schedule=phase_schedule(self.cfg.learner, phase, target), threads=threads)
 
     # -- the schedule -----------------------------------------------------------------
     def run(self) -> None:
@@ -209,11 +214,8 @@ class Driver:
         # in, it takes the phase's own count (2 threads beside a busy Demonstrator: 2.3 s per step,
         # against 0.7 s with 1 thread; 0.43 s with 2 threads once it is alone).
         alone_threads = cfg.learner.threads_for(phase)
-        resume_dir = self.learner_resume_dir(phase, start_from)
-        self.start_learner_phase(phase, resume_dir)
-        learner = LearnerGroup(cfg, store, losses, self.run_dir / "ray_train", phase, resume=resume_dir,
-                               schedule=phase_schedule(cfg.learner, phase, target),
-                               threads=cfg.learner.threads if todo else alone_threads)
+        learner = self.open_learner(phase, store, losses, start_from, target,
+                                    threads=cfg.learner.threads if todo else alone_threads)
         threads_raised = not todo
         demo = self.pool("demonstrator") if todo else None
         judge = self.pool("judge")

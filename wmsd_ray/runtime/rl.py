@@ -12,8 +12,6 @@ import time
 import ray
 
 from actors.pool import Call
-from learners.group import LearnerGroup
-from learners.schedule import phase_schedule
 from wmsd_ray.algorithms import combine_rewards, credit_accepted_only, group_advantages
 
 from .buffers import policy_batch
@@ -35,11 +33,7 @@ def run_rl(d) -> None:
     keep = _keeps_trajectory(cfg)
     teacher_rows = 0 if keep and a.rl_losses.get("flow_grpo") else int(round(a.teacher_mix * cfg.learner.batch_size))
     policy_rows = cfg.learner.batch_size - teacher_rows
-    resume_dir = d.learner_resume_dir(phase, "distill_end")
-    d.start_learner_phase(phase, resume_dir)
-    learner = LearnerGroup(cfg, d.store, a.rl_losses, d.run_dir / "ray_train", phase, resume=resume_dir,
-                           schedule=phase_schedule(cfg.learner, phase, target),
-                           threads=cfg.learner.threads_for(phase))
+    learner = d.open_learner(phase, d.store, a.rl_losses, "distill_end", target, cfg.learner.threads_for(phase))
     samplers, judge = d.pool("sampler"), d.pool("judge")
     demo = d.pool("demonstrator") if a.lambda_distill else None
     pool = st.policy
