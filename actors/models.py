@@ -41,8 +41,9 @@ class _ModelWorker:
         return True
 
     def _rollout(self, tasks: Sequence[TaskSpec], prompts: list[str], group: int, seed: int, eta: float,
-                 keep: bool, source: str) -> list[RolloutGroup]:
-        """G = ``group`` samples of each task in one batch; SDE when eta > 0 (with log-probs)."""
+                 keep: bool, source: str, group_ids: Sequence[str] = ()) -> list[RolloutGroup]:
+        """G = ``group`` samples of each task in one batch; SDE when eta > 0 (with log-probs).
+        Groups are named ``{source}-{seed}-{i}`` unless the caller names them."""
         bb = self.backbone
         cond = bb.condition(np.stack([t.image for t in tasks]), prompts).repeat(group)
         x = initial_noise(bb, cond, torch.Generator().manual_seed(seed), group_size=group,
@@ -57,7 +58,7 @@ class _ModelWorker:
         for i, t in enumerate(tasks):
             sl = slice(i * group, (i + 1) * group)
             g = RolloutGroup(
-                group_id=f"{source}-{seed}-{i}", task_id=t.task_id, image=t.image, task=t.task, solution=t.solution,
+                group_id=group_ids[i] if group_ids else f"{source}-{seed}-{i}", task_id=t.task_id, image=t.image, task=t.task, solution=t.solution,
                 family=t.family, held_out=t.held_out, source=source, version=self.version, seed=seed,
                 x0=final[sl].numpy(), videos=videos[sl], sigmas=bb.sigmas().numpy(), eta=float(eta),
             )
@@ -131,9 +132,8 @@ class SamplerWorker(_ModelWorker):
         for i, t in enumerate(tasks):
             self.sync()
             group_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-            (g,) = self._rollout([t], [t.task], group, group_seed, eta, keep=keep, source="executor")
-            g.group_id = f"executor-{seed}-{i}"
-            out.append(g)
+            out += self._rollout([t], [t.task], group, group_seed, eta, keep=keep, source="executor",
+                                 group_ids=[f"executor-{seed}-{i}"])
         return out
 
     def load_adapter(self, arrays: dict, version: int) -> int:

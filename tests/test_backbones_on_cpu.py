@@ -1,5 +1,7 @@
 """Tiny random-init configs of all three diffusers backbones: forward, training step,
 ODE/SDE sampling with log-probs, and LoRA save/load (no hub access, no downloads)."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -122,6 +124,17 @@ def test_lora_executor_save_load_and_teacher(name, text_encoder, corpus_batch, t
     apply_adapter(third, export_adapter(bb))
     with torch.no_grad():
         assert torch.equal(third.velocity(x, s, cond), student)
+    # arrays from the object store are read-only (zero-copy): applied by copy, without a warning
+    frozen = export_adapter(bb)
+    for arr in frozen.values():
+        arr.setflags(write=False)
+    fourth, _ = make(name, text_encoder)
+    add_lora(fourth, cfg.model.lora)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        apply_adapter(fourth, frozen)
+    with torch.no_grad():
+        assert torch.equal(fourth.velocity(x, s, cond), student)
     with pytest.raises(ValueError, match="shape"):
         arrays = export_adapter(bb)
         k = next(iter(arrays))

@@ -89,4 +89,5 @@ def apply_adapter(backbone: Backbone, arrays: dict[str, np.ndarray]) -> None:
         p = params[name]
         if tuple(arr.shape) != tuple(p.shape):
             raise ValueError(f"adapter {name}: shape {tuple(arr.shape)} != {tuple(p.shape)}")
-        p.copy_(torch.from_numpy(np.asarray(arr)).to(p.dtype))
+        # torch.tensor copies, so a read-only (zero-copy object-store) array needs no warning.
+        p.copy_(torch.tensor(arr, dtype=p.dtype))
