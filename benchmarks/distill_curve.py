@@ -38,7 +38,7 @@ def propose_tasks(cfg, family: str, n: int, rng: np.random.Generator) -> list:
     while len(out) < n:
         scene = random_scene(cfg.world, rng, exclude)
         specs = proposer.propose(renderer.render(scene), f"curve-{len(out)}", rng).specs
-        out += [s for s in specs if family == "all" or s.family == family]
+        out += [s for s in specs if family == "all" or s.family in family.split(",")]
     return out[:n]
 
 
@@ -54,7 +54,7 @@ def position_embedding(transformer, resolution: int) -> torch.nn.Parameter:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--family", default="all", help="one task family (corner, edge, ...) or all")
+    ap.add_argument("--family", default="all", help="task families, comma-separated (corner,edge,...), or all")
     ap.add_argument("--tasks", type=int, default=400, help="training tasks")
     ap.add_argument("--teacher-samples", type=int, default=2)
     ap.add_argument("--updates", type=int, default=500)
