@@ -58,8 +58,9 @@ class _ModelWorker:
         for i, t in enumerate(tasks):
             sl = slice(i * group, (i + 1) * group)
             g = RolloutGroup(
-                group_id=group_ids[i] if group_ids else f"{source}-{seed}-{i}", task_id=t.task_id, image=t.image, task=t.task, solution=t.solution,
-                family=t.family, held_out=t.held_out, source=source, version=self.version, seed=seed,
+                group_id=group_ids[i] if group_ids else f"{source}-{seed}-{i}", task_id=t.task_id,
+                image=t.image, task=t.task, solution=t.solution, family=t.family, held_out=t.held_out,
+                source=source, version=self.version, seed=seed,
                 x0=final[sl].numpy(), videos=videos[sl], sigmas=bb.sigmas().numpy(), eta=float(eta),
             )
             if keep and traj is not None:

@@ -5,10 +5,10 @@ learner worker, one thread each; by default pinned to their own cores so "one co
 literally: the sampler alone on core 0; the learner on core 1, with the judge, the Demonstrator,
 the driver and Ray's own processes, which inherit the driver's core) and the same short
 schedule (a brief distillation, then ``--updates`` RL updates, no ablation or evaluation):
-once with ``stream.mode=async`` (samplers run ahead, bounded by the staleness bound) and once with ``stream.mode=sync``
-(sample with the current adapter, train on it, repeat). Prints RL updates per second for
-each, their ratio, and weight-sync time (learner publish + sampler load) as a fraction of
-the learner's step time.
+once with ``stream.mode=async`` (samplers run ahead, bounded by the staleness bound) and once
+with ``stream.mode=sync`` (sample with the current adapter, train on it, repeat). Prints RL
+updates per second for each, their ratio, and weight-sync time (learner publish + sampler
+load) as a fraction of the learner's step time.
 Usage: python benchmarks/async_vs_sync.py [--updates 60] [--no-pin] [KEY=VALUE ...]
 """
 from __future__ import annotations

@@ -5,10 +5,12 @@ recipe from the runtime, one family or all, so its learning speed can be measure
 Steps: the proposer writes tasks on fresh training scenes (never benchmark layouts), the
 packaged Demonstrator samples ``--teacher-samples`` videos per task from the detailed solution,
 the world judge keeps the fully accepted ones, and the Executor (base + LoRA, or ``--full``
-fine-tune) is trained with the configured distillation loss and the learner's LR schedule.
+fine-tune) is trained with the configured distillation loss through the learner's own engine
+and distillation schedule (``learner.lr``, ``learner.schedule``, ... as overrides).
 Every ``--every`` updates it prints Task / Agent / Consistency on 100 unseen tasks of the same
 families (ODE, short task only; about ±0.09 at these rates).
 Usage: python benchmarks/distill_curve.py [--family corner] [--updates 900] [KEY=VALUE ...]
+  e.g. a flat-rate full fine-tune: --full learner.lr=3e-4 learner.schedule=constant
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import time
 import numpy as np
 import torch
 
-from learners.schedule import LRSchedule
+from learners.engines import make_engine
+from learners.schedule import phase_schedule
 from wmsd_ray.algorithms import LossContext, total_loss
 from wmsd_ray.backends import make_judge, make_proposer
 from wmsd_ray.config import load_config
@@ -59,9 +62,6 @@ def main() -> None:
     ap.add_argument("--teacher-samples", type=int, default=2)
     ap.add_argument("--updates", type=int, default=500)
     ap.add_argument("--every", type=int, default=250, help="evaluate every N updates")
-    ap.add_argument("--lr", type=float, default=None, help="peak rate (default learner.lr)")
-    ap.add_argument("--schedule", default=None, help="cosine | constant (default learner.schedule)")
-    ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--full", action="store_true", help="full fine-tune instead of LoRA")
     ap.add_argument("--position-embedding", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
@@ -79,7 +79,7 @@ def main() -> None:
     repeated = train * args.teacher_samples
     videos = generate(bb, np.stack([t.image for t in repeated]), [t.solution for t in repeated], cfg.seed + 1)
     verdicts = judge.judge_batch(list(videos), [t.task for t in repeated])
-    keep = [i for i, v in enumerate(verdicts) if v.task and v.agent and v.consistency]
+    keep = [i for i, v in enumerate(verdicts) if v.accepted]
     if not keep:
         raise SystemExit("the judge accepted no teacher video")
     x0, specs = bb.encode_video(videos[keep]).numpy(), [repeated[i] for i in keep]
@@ -94,13 +94,10 @@ def main() -> None:
         params = lora_parameters(bb)
     if args.position_embedding:
         params.append(position_embedding(bb.transformer, cfg.world.resolution))
-    peak = args.lr if args.lr is not None else lc.lr
-    schedule = LRSchedule(peak=peak, total=args.updates, kind=args.schedule or lc.schedule,
-                          warmup=lc.warmup_updates if args.warmup is None else args.warmup,
-                          decay_fraction=lc.decay_fraction, min_ratio=lc.min_lr_ratio)
-    opt = torch.optim.AdamW(params, lr=peak, weight_decay=0.0)
+    schedule = phase_schedule(lc, "distill", args.updates)
+    engine = make_engine(bb, params, lc, torch.device("cpu"))
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
-    print(f"{'full fine-tune' if args.full else f'LoRA r{cfg.model.lora.rank}'}, peak lr {peak}, "
+    print(f"{'full fine-tune' if args.full else f'LoRA r{cfg.model.lora.rank}'}, peak lr {schedule.peak}, "
           f"{schedule.kind} schedule over {args.updates} updates, batch {lc.batch_size}", flush=True)
     print("| updates | Task | Agent | Consistency | minutes |\n|---|---|---|---|---|")
     bb.train()
@@ -110,13 +107,9 @@ def main() -> None:
         batch = TrainBatch(update, "teacher", np.stack([s.image for s in sel]), [s.task for s in sel],
                            [s.solution for s in sel], x0[idx], np.ones(len(sel), np.float32),
                            np.zeros(len(sel), np.int64), np.zeros(0))
-        for group in opt.param_groups:
-            group["lr"] = schedule.at(update)
+        engine.set_lr(schedule.at(update))
         loss, _ = total_loss(LossContext(bb, batch, gen), cfg.algorithm.distill_losses)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        engine.step(loss)
         if (update + 1) % args.every == 0 or update + 1 == args.updates:
             scores, _ = sample_and_score(bb, test, "task", judge, cfg.seed + 11, 32)
             bb.train()

@@ -33,6 +33,11 @@ class Verdict:
     def ok(self) -> bool:
         return not self.error
 
+    @property
+    def accepted(self) -> bool:
+        """Every axis holds: the video judge filtering keeps."""
+        return self.task and self.agent and self.consistency
+
 
 class Judge(Protocol):
     """What every judge backend (world, transformers VLM, vLLM, HTTP) implements."""

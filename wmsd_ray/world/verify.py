@@ -31,4 +31,4 @@ def verify_spec(scene: Scene, spec: TaskSpec, world: WorldConfig, renderer: Rend
     if scene.get(agent).cell in (goal.cells(scene.positions(), world.grid) or ()):
         return "already_satisfied"
     verdict = judge.judge(renderer.render_states(path_states(scene, agent, path, world.frames)), spec.task)
-    return "" if verdict.task and verdict.agent and verdict.consistency else "solution_judged_wrong"
+    return "" if verdict.accepted else "solution_judged_wrong"
