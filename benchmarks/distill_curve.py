@@ -8,7 +8,10 @@ the world judge keeps the fully accepted ones, and the Executor (base + LoRA, or
 fine-tune) is trained with the configured distillation loss through the learner's own engine
 and distillation schedule (``learner.lr``, ``learner.schedule``, ... as overrides).
 Every ``--every`` updates it prints Task / Agent / Consistency on 100 unseen tasks of the same
-families (ODE, short task only; about ±0.09 at these rates).
+families (ODE, short task only; about ±0.09 at these rates) and Task per family.
+``--family`` takes names, ``absolute`` (goals fixed on the board), ``relational`` (goals placed
+relative to another object) or ``all``; ``--warm-families`` with ``--warm-updates`` trains on a
+subset first (a curriculum), then on everything.
 Usage: python benchmarks/distill_curve.py [--family corner] [--updates 900] [KEY=VALUE ...]
   e.g. a flat-rate full fine-tune: --full learner.lr=3e-4 learner.schedule=constant
 """
@@ -33,15 +36,32 @@ from wmsd_ray.rollouts import TrainBatch
 from wmsd_ray.world.benchmark import benchmark_scene_keys
 from wmsd_ray.world.render import Renderer
 from wmsd_ray.world.scene import random_scene
+from wmsd_ray.world.tasks import FAMILIES
+
+GROUPS = {
+    "all": tuple(FAMILIES),
+    "absolute": tuple(f for f, fam in FAMILIES.items() if not fam.relational),
+    "relational": tuple(f for f, fam in FAMILIES.items() if fam.relational),
+}
 
 
-def propose_tasks(cfg, family: str, n: int, rng: np.random.Generator) -> list:
+def family_set(arg: str) -> set[str]:
+    """Comma-separated family or group names -> family names."""
+    names = set()
+    for part in filter(None, arg.split(",")):
+        if part not in GROUPS and part not in FAMILIES:
+            raise SystemExit(f"unknown family {part!r}; families {list(FAMILIES)}, groups {list(GROUPS)}")
+        names.update(GROUPS.get(part, (part,)))
+    return names
+
+
+def propose_tasks(cfg, families: set[str], n: int, rng: np.random.Generator) -> list:
     proposer, renderer = make_proposer(cfg), Renderer(cfg.world)
     exclude, out = benchmark_scene_keys(cfg.world), []
     while len(out) < n:
         scene = random_scene(cfg.world, rng, exclude)
         specs = proposer.propose(renderer.render(scene), f"curve-{len(out)}", rng).specs
-        out += [s for s in specs if family == "all" or s.family in family.split(",")]
+        out += [s for s in specs if s.family in families]
     return out[:n]
 
 
@@ -57,7 +77,10 @@ def position_embedding(transformer, resolution: int) -> torch.nn.Parameter:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--family", default="all", help="task families, comma-separated (corner,edge,...), or all")
+    ap.add_argument("--family", default="all", help="families or groups, comma-separated: corner,edge,... "
+                    "absolute, relational, all")
+    ap.add_argument("--warm-families", default="", help="train only on these families for --warm-updates first")
+    ap.add_argument("--warm-updates", type=int, default=0)
     ap.add_argument("--tasks", type=int, default=400, help="training tasks")
     ap.add_argument("--teacher-samples", type=int, default=2)
     ap.add_argument("--updates", type=int, default=500)
@@ -72,8 +95,9 @@ def main() -> None:
     lc = cfg.learner
     started = time.time()
     judge = make_judge(cfg)
-    train = propose_tasks(cfg, args.family, args.tasks, np.random.default_rng(cfg.seed))
-    test = propose_tasks(cfg, args.family, 100, np.random.default_rng(cfg.seed + 99))
+    families = family_set(args.family)
+    train = propose_tasks(cfg, families, args.tasks, np.random.default_rng(cfg.seed))
+    test = propose_tasks(cfg, families, 100, np.random.default_rng(cfg.seed + 99))
 
     bb = build_backbone(cfg.model, cfg.world).eval()
     repeated = train * args.teacher_samples
@@ -84,7 +108,8 @@ def main() -> None:
         raise SystemExit("the judge accepted no teacher video")
     x0, specs = bb.encode_video(videos[keep]).numpy(), [repeated[i] for i in keep]
     teacher_task = np.mean([v.task for v in verdicts])
-    print(f"family {args.family}: {len(train)} tasks, teacher Task {teacher_task:.3f}, "
+    present = ",".join(sorted({t.family for t in train}))
+    print(f"families {present}: {len(train)} tasks, teacher Task {teacher_task:.3f}, "
           f"accepted {len(keep)}/{len(videos)} ({time.time() - started:.0f} s)", flush=True)
 
     if args.full:
@@ -99,10 +124,16 @@ def main() -> None:
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     print(f"{'full fine-tune' if args.full else f'LoRA r{cfg.model.lora.rank}'}, peak lr {schedule.peak}, "
           f"{schedule.kind} schedule over {args.updates} updates, batch {lc.batch_size}", flush=True)
-    print("| updates | Task | Agent | Consistency | minutes |\n|---|---|---|---|---|")
+    warm = np.array([i for i, t in enumerate(specs) if t.family in family_set(args.warm_families)], np.int64)
+    if args.warm_updates and not warm.size:
+        raise SystemExit(f"no accepted teacher video of --warm-families {args.warm_families!r}")
+    print("| updates | Task | Agent | Consistency | Task per family | minutes |\n|---|---|---|---|---|---|")
     bb.train()
     for update in range(args.updates):
-        idx = rng.integers(len(specs), size=lc.batch_size)
+        if update < args.warm_updates:
+            idx = warm[rng.integers(len(warm), size=lc.batch_size)]
+        else:
+            idx = rng.integers(len(specs), size=lc.batch_size)
         sel = [specs[i] for i in idx]
         batch = TrainBatch(update, "teacher", np.stack([s.image for s in sel]), [s.task for s in sel],
                            [s.solution for s in sel], x0[idx], np.ones(len(sel), np.float32),
@@ -113,8 +144,9 @@ def main() -> None:
         if (update + 1) % args.every == 0 or update + 1 == args.updates:
             scores, _ = sample_and_score(bb, test, "task", judge, cfg.seed + 11, 32)
             bb.train()
-            print(f"| {update + 1} | {scores['task']:.3f} | {scores['agent']:.3f} | "
-                  f"{scores['consistency']:.3f} | {(time.time() - started) / 60:.1f} |", flush=True)
+            per_family = " ".join(f"{f} {v:.2f}" for f, v in scores["per_family_task"].items())
+            print(f"| {update + 1} | {scores['task']:.3f} | {scores['agent']:.3f} | {scores['consistency']:.3f} "
+                  f"| {per_family} | {(time.time() - started) / 60:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

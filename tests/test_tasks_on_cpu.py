@@ -55,6 +55,18 @@ def test_goal_cells():
     assert parse_task("[red circle]: move far away from the yellow square").cells(pos, 4) is None
 
 
+def test_relational_families_are_those_whose_goal_follows_another_object():
+    before = {"red circle": (0, 0), "blue square": (1, 1), "green circle": (3, 3)}
+    after = dict(before, **{"blue square": (2, 2)})  # only a non-agent object moves
+    for goal in candidate_goals("red circle", ["blue square", "green circle"]):
+        moved = goal.cells(before, 4) != goal.cells(after, 4)
+        if goal.param_dict.get("target") == "blue square":
+            assert FAMILIES[goal.family].relational and moved, goal
+        else:
+            assert not moved, goal
+    assert {f for f, fam in FAMILIES.items() if fam.relational} == {"next_to", "align", "far_from"}
+
+
 def test_held_out_marks_last_phrasing_and_whole_family():
     assert is_held_out("half", 0, ["half"], 1)
     assert is_held_out("corner", 3, ["half"], 1)

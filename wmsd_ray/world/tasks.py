@@ -97,6 +97,11 @@ class Family:
     phrasings: tuple[str, ...]
     goal: GoalFn
 
+    @property
+    def relational(self) -> bool:
+        """Whether the goal is placed relative to another object (which must be found by name)."""
+        return "target" in self.slots
+
 
 FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("corner", {"corner": CORNERS}, (
