@@ -32,7 +32,7 @@ from wmsd_ray.evaluation import sample_and_score
 from wmsd_ray.models import build_backbone
 from wmsd_ray.models.lora import add_lora, lora_parameters
 from wmsd_ray.models.sampling import generate
-from wmsd_ray.rollouts import TrainBatch
+from wmsd_ray.runtime.buffers import Sample, teacher_batch
 from wmsd_ray.world.benchmark import benchmark_scene_keys
 from wmsd_ray.world.render import Renderer
 from wmsd_ray.world.scene import random_scene
@@ -106,7 +106,8 @@ def main() -> None:
     keep = [i for i, v in enumerate(verdicts) if v.accepted]
     if not keep:
         raise SystemExit("the judge accepted no teacher video")
-    x0, specs = bb.encode_video(videos[keep]).numpy(), [repeated[i] for i in keep]
+    specs = [repeated[i] for i in keep]
+    samples = [Sample(t.image, t.task, t.solution, x0) for t, x0 in zip(specs, bb.encode_video(videos[keep]).numpy())]
     teacher_task = np.mean([v.task for v in verdicts])
     present = ",".join(sorted({t.family for t in train}))
     print(f"families {present}: {len(train)} tasks, teacher Task {teacher_task:.3f}, "
@@ -124,7 +125,8 @@ def main() -> None:
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     print(f"{'full fine-tune' if args.full else f'LoRA r{cfg.model.lora.rank}'}, peak lr {schedule.peak}, "
           f"{schedule.kind} schedule over {args.updates} updates, batch {lc.batch_size}", flush=True)
-    warm = np.array([i for i, t in enumerate(specs) if t.family in family_set(args.warm_families)], np.int64)
+    warm_families = family_set(args.warm_families)
+    warm = np.array([i for i, t in enumerate(specs) if t.family in warm_families], np.int64)
     if args.warm_updates and not warm.size:
         raise SystemExit(f"no accepted teacher video of --warm-families {args.warm_families!r}")
     print("| updates | Task | Agent | Consistency | Task per family | minutes |\n|---|---|---|---|---|---|")
@@ -134,10 +136,7 @@ def main() -> None:
             idx = warm[rng.integers(len(warm), size=lc.batch_size)]
         else:
             idx = rng.integers(len(specs), size=lc.batch_size)
-        sel = [specs[i] for i in idx]
-        batch = TrainBatch(update, "teacher", np.stack([s.image for s in sel]), [s.task for s in sel],
-                           [s.solution for s in sel], x0[idx], np.ones(len(sel), np.float32),
-                           np.zeros(len(sel), np.int64), np.zeros(0))
+        batch = teacher_batch(update, [samples[i] for i in idx], seed=0)
         engine.set_lr(schedule.at(update))
         loss, _ = total_loss(LossContext(bb, batch, gen), cfg.algorithm.distill_losses)
         engine.step(loss)
