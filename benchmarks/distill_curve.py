@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
+    if bool(args.warm_families) != (args.warm_updates > 0):
+        ap.error("--warm-families and --warm-updates (> 0) go together")
     torch.set_num_threads(args.threads)
     cfg = load_config(None, args.overrides)
     lc = cfg.learner
