@@ -145,6 +145,7 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     for name in ("report.md", "scores.png", "curves.png", "samples.gif"):
         assert (run_dir / name).is_file(), name
     assert "Peak memory" in (run_dir / "report.md").read_text() and 0 < scores["peak_memory_gb"] < 24
+    assert 0 < scores["peak_memory_pss_gb"] <= scores["peak_memory_gb"]  # shared pages counted once
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     for phase, first, n in (("distill", 1, 6), ("rl", 7, 4), ("ablation", 7, 4)):  # ablation restarts at distill_end
         versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == phase]

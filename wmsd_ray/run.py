@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         peak = monitor.stop()
         summary = {"seconds": round(time.time() - started, 1), "peak_memory_gb": round(peak, 3),
+                   "peak_memory_pss_gb": round(monitor.peak_pss_gb, 3),
                    "updates": dict(driver.state.sent), "phase": driver.state.phase}
         if stopped is not None:
             summary["interrupted"] = str(stopped)
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
               f"last complete checkpoint: {_last_checkpoint(run_dir)}; continue with: "
               f"python -m wmsd_ray.run --resume {run_dir}", file=sys.stderr)
         return 128 + stopped.signum
-    print(f"done in {summary['seconds'] / 60:.1f} min, peak memory {peak:.2f} GB; report: {run_dir / 'report.md'}")
+    print(f"done in {summary['seconds'] / 60:.1f} min, peak memory {peak:.2f} GB "
+          f"(RSS sum; PSS sum {monitor.peak_pss_gb:.2f} GB); report: {run_dir / 'report.md'}")
     return 0
 
 

@@ -35,24 +35,36 @@ def connect(cfg: Config, address: str = "") -> dict:
 
 
 class MemoryMonitor:
-    """Peak resident memory of this process and all its descendants, sampled every ``every`` s."""
+    """Peak memory of this process and all its descendants, sampled every ``every`` s.
+
+    Two sums: RSS counts a shared page (torch's libraries, the object store) once in every
+    process that maps it, so it is an upper bound; PSS splits each shared page among the
+    processes that map it, so its sum is what the process tree really holds."""
 
     def __init__(self, every: float = 1.0):
-        self.peak_bytes = 0
+        self.peak_bytes = 0  # RSS sum
+        self.peak_pss_bytes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
         self._thread.start()
 
     def sample(self) -> int:
         me = psutil.Process()
-        total = 0
+        rss = pss = 0
         for p in [me, *me.children(recursive=True)]:
             try:
-                total += p.memory_info().rss
+                info = p.memory_full_info()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
-        self.peak_bytes = max(self.peak_bytes, total)
-        return total
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)  # PSS is Linux-only; elsewhere RSS stands in
+        self.peak_bytes = max(self.peak_bytes, rss)
+        self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
+        return rss
+
+    @property
+    def peak_pss_gb(self) -> float:
+        return self.peak_pss_bytes / 2 ** 30
 
     def _run(self, every: float) -> None:
         while not self._stop.is_set():

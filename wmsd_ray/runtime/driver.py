@@ -43,7 +43,7 @@ DRAIN_S = 0.5  # learner metrics are collected at most this often
 
 class Driver:
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, memory=None):
-        self.cfg, self.run_dir, self.memory = cfg, run_dir, memory  # memory: a MemoryMonitor (peak RSS)
+        self.cfg, self.run_dir, self.memory = cfg, run_dir, memory  # memory: a MemoryMonitor (peak RSS and PSS sums)
         loaded = load_latest(run_dir) if resume else None
         self.state, self.resumed_from = (loaded if loaded else (DriverState(), None))
         self.rng = self.state.generator(cfg.seed)
@@ -87,6 +87,9 @@ class Driver:
 
     def peak_memory_gb(self) -> float:
         return self.memory.peak_bytes / 2 ** 30 if self.memory is not None else 0.0
+
+    def peak_pss_gb(self) -> float:
+        return self.memory.peak_pss_gb if self.memory is not None else 0.0
 
     # -- checkpoints ------------------------------------------------------------------
     def checkpoint(self, learner: LearnerGroup | None, name: str) -> Path:

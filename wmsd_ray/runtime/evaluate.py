@@ -89,7 +89,8 @@ def run_eval(d) -> dict:
     rows = read_metrics(out / "metrics.jsonl")
     curves(rows, out / "curves.png")
     scores = {"models": results, "bars": summary, "counters": dict(st.counters),
-              "updates": dict(st.sent), "peak_memory_gb": d.peak_memory_gb()}
+              "updates": dict(st.sent), "peak_memory_gb": d.peak_memory_gb(),
+              "peak_memory_pss_gb": d.peak_pss_gb()}
     (out / "scores.json").write_text(json.dumps(scores, indent=2, default=float))
     with open(out / "report.md", "a") as f:
         f.write(report_sections(results, summary, scores, rows))
@@ -168,7 +169,9 @@ def report_sections(results: dict, summary: dict, scores: dict, rows: list[dict]
     phases = {r["phase"]: r["seconds"] for r in rows if r.get("event") == "phase_done"}
     lines += ["", "## Run", "", f"- Learner updates: {scores['updates']}",
               f"- Phase wall-clock (s): {', '.join(f'{k} {v:.0f}' for k, v in phases.items())}",
-              f"- Peak memory (driver + Ray + all workers, RSS sum): **{scores['peak_memory_gb']:.2f} GB**",
+              f"- Peak memory (driver + Ray + all workers): **{scores['peak_memory_gb']:.2f} GB** RSS sum "
+              f"(shared pages counted in every process that maps them); "
+              f"{scores.get('peak_memory_pss_gb', 0.0):.2f} GB PSS sum (shared pages split among them)",
               f"- Counters: {json.dumps(scores['counters'], sort_keys=True)}",
               "", "![curves](curves.png)", ""]
     return "\n".join(lines)
