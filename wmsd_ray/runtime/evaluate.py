@@ -171,7 +171,7 @@ def report_sections(results: dict, summary: dict, scores: dict, rows: list[dict]
               f"- Phase wall-clock (s): {', '.join(f'{k} {v:.0f}' for k, v in phases.items())}",
               f"- Peak memory (driver + Ray + all workers): **{scores['peak_memory_gb']:.2f} GB** RSS sum "
               f"(shared pages counted in every process that maps them); "
-              f"{scores.get('peak_memory_pss_gb', 0.0):.2f} GB PSS sum (shared pages split among them)",
+              f"{scores['peak_memory_pss_gb']:.2f} GB PSS sum (shared pages split among them)",
               f"- Counters: {json.dumps(scores['counters'], sort_keys=True)}",
               "", "![curves](curves.png)", ""]
     return "\n".join(lines)
