@@ -57,10 +57,12 @@ class MemoryMonitor:
         rss_sum = pss_sum = 0
         for p in [me, *me.children(recursive=True)]:
             try:
-                rss = p.memory_info().rss
-                rss_sum += rss
-                if pss:  # PSS is Linux-only; elsewhere RSS stands in
-                    pss_sum += getattr(p.memory_full_info(), "pss", rss)
+                if pss:  # one read gives both; PSS is Linux-only, elsewhere RSS stands in
+                    full = p.memory_full_info()
+                    rss_sum += full.rss
+                    pss_sum += getattr(full, "pss", full.rss)
+                else:
+                    rss_sum += p.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
         self.peak_bytes = max(self.peak_bytes, rss_sum)
