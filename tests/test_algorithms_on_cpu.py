@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from wmsd_ray.algorithms import (ADVANTAGES, LOSSES, LossContext, credit_accepted_only, distill_reward, group_advantages,
-                                 total_loss)
+                                 rows_with_signal, total_loss)
 from wmsd_ray.models.lora import add_lora, lora_parameters
 from wmsd_ray.models.sampling import initial_noise, sde_sample
 from wmsd_ray.rollouts import TrainBatch
@@ -94,3 +94,29 @@ def test_anchor_vanishes_when_student_equals_teacher_and_total_loss_flags_nan(ti
     assert not torch.isfinite(total_loss(LossContext(bb, batch, torch.Generator()), {"awm": 1.0})[0])
     with pytest.raises(KeyError, match="unknown loss"):
         total_loss(LossContext(bb, batch, torch.Generator()), {"ppo": 1.0})
+
+
+def test_rows_with_signal_follows_what_each_loss_uses():
+    adv = np.array([1.5, 0.0, -0.7], np.float32)
+    assert rows_with_signal(adv, {"awm": 1.0, "anchor": 0.01}, 0.0, 0.0).tolist() == [True, False, False]
+    assert rows_with_signal(adv, {"awm": 1.0}, 0.5, 0.0).tolist() == [True, False, True]  # negatives pushed away
+    assert rows_with_signal(adv, {"flow_grpo": 1.0}, 0.0, 0.0).tolist() == [True, False, True]
+    assert rows_with_signal(adv, {"flow_grpo": 1.0}, 0.0, 0.1).all()  # the KL term uses every row
+    assert rows_with_signal(adv, {"awm": 1.0, "on_policy_distill": 1.0}, 0.0, 0.0).all()
+
+
+def test_on_policy_distill_uses_the_policy_rows_of_a_batch_with_teacher_rows(executor, tiny_images):
+    """Policy rows come first and only they have a trajectory; teacher rows after them are left out."""
+    bb = executor
+    tasks = ["[red circle]: go to the top-left corner", "[blue square]: go to the centre"]
+    pol = _policy_batch(bb, tasks, tiny_images[:2])
+    n = pol.size
+    mixed = TrainBatch(update=0, kind="policy", images=np.concatenate([pol.images, tiny_images[:2]]),
+                       tasks=pol.tasks + tasks, solutions=pol.solutions + tasks,
+                       x0=np.concatenate([pol.x0, np.zeros_like(pol.x0[:2])]),
+                       advantages=np.ones(n + 2, np.float32), versions=np.zeros(n + 2, np.int64), sigmas=pol.sigmas,
+                       eta=pol.eta, latents=pol.latents, log_probs=pol.log_probs, seed=3)
+    alone, _ = LOSSES["on_policy_distill"](LossContext(bb, pol, torch.Generator().manual_seed(4)))
+    both, m = LOSSES["on_policy_distill"](LossContext(bb, mixed, torch.Generator().manual_seed(4)))
+    assert torch.isfinite(both) and float(both.detach()) > 0
+    assert torch.allclose(alone, both) and m["on_policy_gap"] == pytest.approx(float(alone))

@@ -2,7 +2,7 @@
 import numpy as np
 
 from wmsd_ray.rollouts import RolloutGroup
-from wmsd_ray.runtime.buffers import PolicyPool, TeacherBuffer, policy_batch
+from wmsd_ray.runtime.buffers import PolicyPool, Sample, TeacherBuffer, policy_batch
 from wmsd_ray.runtime.rl import unpublished
 
 
@@ -57,3 +57,27 @@ def test_unpublished_counts_batches_the_learner_has_not_reported():
     assert unpublished(sent=5, last_done=-1) == 5  # all queued or in the learner's hands
     assert unpublished(sent=5, last_done=3) == 1
     assert unpublished(sent=5, last_done=4) == 0
+
+
+def test_weighted_rows_keep_the_pacing_and_take_only_rows_with_signal():
+    """A draw visits the same groups with or without a row mask; only masked-in rows enter the batch."""
+    plain, weighted = PolicyPool(max_staleness=5, reuse=2), PolicyPool(max_staleness=5, reuse=2)
+    positive = {}
+    for i, accepted in enumerate(([True, False, False, False], [False] * 4, [False, True, True, False])):
+        g = _group(f"g{i}", 0, accepted=accepted)
+        adv = np.where(g.accepted, 1.0, -0.5).astype(np.float32)
+        positive[g.group_id] = set(np.flatnonzero(adv > 0).tolist())
+        plain.add(g, adv)
+        weighted.add(g, adv, rows=adv > 0)
+    assert weighted.counters["no_signal_groups"] == 1 and weighted.available(0) == plain.available(0) == 12
+    for _ in range(2):
+        assert len(plain.draw(np.random.default_rng(3), 8, version=0)) == 8
+        picks = weighted.draw(np.random.default_rng(3), 8, version=0)
+        assert weighted.visited == plain.visited and len(weighted.visited) == 2  # 8 rows: two groups
+        assert {(g.group_id, r) for g, r, _ in picks} == {(gid, r) for gid in weighted.visited for r in positive[gid]}
+        assert all(adv == 1.0 for _, _, adv in picks)
+    # Uses 2, 1, 1 after two draws: one group retires in both pools, so the pacing is the same.
+    assert weighted.available(0) == plain.available(0) == 8
+    teacher = [Sample(np.zeros((8, 8, 3), np.uint8), "t", "s", np.zeros((3, 2, 8, 8), np.float16))] * 3
+    batch = policy_batch(0, [], teacher, seed=1, keep_trajectory=True)  # no policy rows: a teacher batch
+    assert batch.size == 3 and batch.latents.size == 0 and batch.kind == "policy"

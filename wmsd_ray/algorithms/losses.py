@@ -40,13 +40,16 @@ class LossContext:
     grpo_timesteps: int = 4
     cache: dict = field(default_factory=dict)
 
-    def cond(self, which: str) -> Condition:
-        """The Executor's condition (``task``) or the teacher's (``solution``), built once."""
-        if which not in self.cache:
-            b = self.batch
+    def cond(self, which: str, rows: int | None = None) -> Condition:
+        """The Executor's condition (``task``) or the teacher's (``solution``) of the first
+        ``rows`` rows (default: all), built once."""
+        b = self.batch
+        rows = b.size if rows is None else rows
+        key = which if rows == b.size else (which, rows)
+        if key not in self.cache:
             texts = b.tasks if which == "task" else b.solutions
-            self.cache[which] = self.backbone.condition(b.images, texts)
-        return self.cache[which]
+            self.cache[key] = self.backbone.condition(b.images[:rows], list(texts[:rows]))
+        return self.cache[key]
 
     def x0(self) -> torch.Tensor:
         return torch.from_numpy(np.asarray(self.batch.x0, np.float32))
@@ -89,12 +92,12 @@ def _masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.T
 def _teacher_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor,
                  student: torch.Tensor | None = None) -> torch.Tensor:
     """Per-sample ||student - teacher||^2 at x_t (x0 space for x0 models, else velocity)."""
-    bb = ctx.backbone
+    bb, rows = ctx.backbone, x_t.shape[0]
     pred = bb.x0 if bb.cfg.prediction == "x0" else bb.velocity
     if student is None:
-        student = pred(x_t, sigma, ctx.cond("task"))
+        student = pred(x_t, sigma, ctx.cond("task", rows))
     with torch.no_grad(), adapter_disabled(bb):
-        teacher = pred(x_t, sigma, ctx.cond("solution"))
+        teacher = pred(x_t, sigma, ctx.cond("solution", rows))
     return _masked_mse(student, teacher, bb.gen_mask(student))
 
 
@@ -126,8 +129,9 @@ def on_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     b = ctx.batch
     if not b.latents.size:  # no stored trajectory: the re-noised final sample stands in
         return anchor(ctx)
-    k_steps = b.latents.shape[0] - 1
-    ks = torch.randint(0, k_steps, (b.size,), generator=ctx.generator)
+    # Policy rows come first in a batch; the teacher rows after them have no trajectory.
+    k_steps, rows = b.latents.shape[0] - 1, b.latents.shape[1]
+    ks = torch.randint(0, k_steps, (rows,), generator=ctx.generator)
     x_t = torch.stack([torch.from_numpy(np.asarray(b.latents[int(k), i])) for i, k in enumerate(ks)])
     sigma = torch.from_numpy(np.asarray(b.sigmas, np.float32))[ks]
     gap = _teacher_gap(ctx, x_t, sigma)
@@ -190,3 +194,18 @@ def total_loss(ctx: LossContext, weights: dict[str, float]) -> tuple[torch.Tenso
     if ctx.batch.nan_test:
         total = total * float("nan")
     return total, metrics
+
+
+def rows_with_signal(advantages: np.ndarray, weights: dict[str, float], awm_negative_scale: float,
+                     grpo_kl: float) -> np.ndarray:
+    """Which policy rows the RL objective learns from. A row with zero weight costs a forward and
+    backward pass and a place in the batch for nothing; in the embedded run ~87% of policy rows
+    were such (positive-only AWM, 13% of videos judge-accepted). Every row counts when a term
+    ignores the advantage (on-policy distillation, Flow-GRPO's KL); otherwise rows with a positive
+    advantage, and negative ones where a term pushes away from them (Flow-GRPO, AWM with a negative
+    scale). The anchor alone does not count: teacher rows serve it as well."""
+    adv = np.asarray(advantages, np.float32)
+    if weights.get("on_policy_distill") or (weights.get("flow_grpo") and grpo_kl > 0):
+        return np.ones(adv.shape, bool)
+    uses_negatives = bool(weights.get("flow_grpo")) or (bool(weights.get("awm")) and awm_negative_scale > 0)
+    return (adv > 0) | ((adv < 0) & uses_negatives)

@@ -138,7 +138,11 @@ class AlgorithmConfig:
     grpo_clip: float = 1.0e-3
     grpo_kl: float = 0.0
     grpo_timesteps: int = 4
-    teacher_mix: float = 0.25  # share of each RL batch drawn from the judge-filtered teacher buffer
+    teacher_mix: float = 0.25  # least share of each RL batch drawn from the judge-filtered teacher buffer
+    # weighted: of the scored groups a batch uses, only the rows the RL loss learns from enter it
+    # and teacher rows fill the rest (rows_with_signal); all: every row, whatever its weight.
+    # Either way the same groups pace the learner. Flow-GRPO batches (no teacher rows) take all.
+    policy_rows: str = "weighted"
 
     def validate(self) -> None:
         from ..algorithms import ADVANTAGES, LOSSES
@@ -150,6 +154,7 @@ class AlgorithmConfig:
             _require(not bad, f"algorithm.{key}: unknown loss {bad[0] if bad else ''!r} (known: {', '.join(sorted(LOSSES))})")
             _require(any(v for v in losses.values()), f"algorithm.{key} needs a non-zero weight")
         _require(0 <= self.teacher_mix < 1, "algorithm.teacher_mix must be in [0, 1)")
+        _require(self.policy_rows in ("weighted", "all"), f"algorithm.policy_rows must be weighted or all, got {self.policy_rows!r}")
         _require(self.adv_eps > 0 and self.adv_clip > 0, "algorithm.adv_eps and adv_clip must be > 0")
 
 

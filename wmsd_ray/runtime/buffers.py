@@ -4,7 +4,10 @@
   goes stale). x0 is kept in float16: half the memory, far below the model's error.
 - ``PolicyPool``: scored Executor groups with advantages, each serving up to ``reuse``
   updates; a group older than ``max_staleness`` adapter versions is dropped (counted) or,
-  with ``stale_policy=importance``, kept for Flow-GRPO's ratio to correct.
+  with ``stale_policy=importance``, kept for Flow-GRPO's ratio to correct. A draw visits
+  groups until their rows make up the batch's policy share, so scored groups pace the learner;
+  of those rows it takes only the ones that carry weight in the loss (``rows`` at ``add``),
+  and the caller fills the batch with teacher rows.
 """
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ class TeacherBuffer:
 class _Entry:
     group: RolloutGroup
     advantages: np.ndarray
+    rows: np.ndarray  # the rows a draw may take
     uses: int = 0
 
 
@@ -66,14 +70,19 @@ class PolicyPool:
     entries: list[_Entry] = field(default_factory=list)
     counters: Counter = field(default_factory=Counter)
     seen_groups: set = field(default_factory=set)
+    visited: list[str] = field(default_factory=list)  # the groups the last draw used
 
-    def add(self, group: RolloutGroup, advantages: np.ndarray) -> bool:
+    def add(self, group: RolloutGroup, advantages: np.ndarray, rows: np.ndarray | None = None) -> bool:
+        """Keep a scored group; ``rows`` masks the rows a draw may take (default: all).
+        False for a group already seen (a retried call that had in fact finished)."""
         if group.group_id in self.seen_groups:
             self.counters["duplicate_groups"] += 1
             return False
         self.seen_groups.add(group.group_id)
-        self.entries.append(_Entry(group, advantages))
+        keep = np.flatnonzero(np.ones(group.size, bool) if rows is None else rows)
+        self.entries.append(_Entry(group, advantages, keep))
         self.counters["groups_in"] += 1
+        self.counters["no_signal_groups"] += int(not keep.size)
         return True
 
     def prune(self, version: int) -> None:
@@ -94,15 +103,19 @@ class PolicyPool:
         return sum(e.group.size for e in self.entries)
 
     def draw(self, rng: np.random.Generator, n: int, version: int) -> list[tuple[RolloutGroup, int, float]]:
-        """n samples, least-used groups first (freshest first among equals): (group, row, advantage)."""
+        """Visit least-used groups first (freshest first among equals) until their rows number n;
+        return their drawable rows, at most n: (group, row, advantage)."""
         self.prune(version)
         order = sorted(self.entries, key=lambda e: (e.uses, -e.group.version, rng.random()))
         out: list[tuple[RolloutGroup, int, float]] = []
+        seen, self.visited = 0, []
         for e in order:
-            if len(out) >= n:
+            if seen >= n:
                 break
-            rows = rng.permutation(e.group.size)[: n - len(out)]
+            rows = rng.permutation(e.rows)[: min(n - seen, n - len(out))]
             out += [(e.group, int(r), float(e.advantages[r])) for r in rows]
+            seen += min(e.group.size, n - seen)
+            self.visited.append(e.group.group_id)
             e.uses += 1
             if version - e.group.version > self.max_staleness:
                 self.counters["stale_kept_groups"] += 1
@@ -120,7 +133,10 @@ def teacher_batch(update: int, samples: list[Sample], seed: int, kind: str = "te
 
 def policy_batch(update: int, picks: list[tuple[RolloutGroup, int, float]], teacher: list[Sample], seed: int,
                  keep_trajectory: bool) -> TrainBatch:
-    """Policy rows (with stored trajectories when the loss needs them) plus teacher rows (advantage 1)."""
+    """Policy rows (with stored trajectories when the loss needs them) plus teacher rows (advantage 1).
+    With no policy rows it is a teacher batch: no trajectories, so on-policy terms use the anchor."""
+    if not picks:
+        return teacher_batch(update, teacher, seed, kind="policy")
     g0 = picks[0][0]
     rows = [Sample(g.image, g.task, g.solution, g.x0[r], adv, g.version, g.group_id) for g, r, adv in picks]
     batch = teacher_batch(update, rows + teacher, seed, kind="policy")

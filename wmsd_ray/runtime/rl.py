@@ -12,7 +12,7 @@ import time
 import ray
 
 from actors.pool import Call
-from wmsd_ray.algorithms import combine_rewards, credit_accepted_only, group_advantages
+from wmsd_ray.algorithms import combine_rewards, credit_accepted_only, group_advantages, rows_with_signal
 
 from .buffers import policy_batch
 
@@ -33,6 +33,9 @@ def run_rl(d) -> None:
     keep = _keeps_trajectory(cfg)
     teacher_rows = 0 if keep and a.rl_losses.get("flow_grpo") else int(round(a.teacher_mix * cfg.learner.batch_size))
     policy_rows = cfg.learner.batch_size - teacher_rows
+    # Only rows that carry weight enter a batch, where teacher rows can fill the rest (not with
+    # Flow-GRPO, whose every row needs a stored trajectory).
+    weighted = a.policy_rows == "weighted" and teacher_rows > 0
     learner = d.open_learner(phase, d.store, a.rl_losses, "distill_end", target, cfg.learner.threads_for(phase))
     samplers, judge = d.pool("sampler"), d.pool("judge")
     demo = d.pool("demonstrator") if a.lambda_distill else None
@@ -49,7 +52,8 @@ def run_rl(d) -> None:
             adv = group_advantages(rewards, a.advantage, a.adv_eps, a.adv_clip)
             if a.credit_accepted_only:
                 adv = credit_accepted_only(adv, g.accepted)
-            if not pool.add(g, adv):  # a retried call that had in fact finished: counted once
+            rows = rows_with_signal(adv, a.rl_losses, a.awm_negative_scale, a.grpo_kl) if weighted else None
+            if not pool.add(g, adv, rows):  # a retried call that had in fact finished: counted once
                 continue
             videos += g.size
             st.counters["policy_videos"] += g.size
@@ -94,10 +98,12 @@ def run_rl(d) -> None:
 
     def send_batch() -> None:
         picks = pool.draw(d.rng, policy_rows, horizon())
-        for gid in dict.fromkeys(g.group_id for g, _, _ in picks):
+        for gid in pool.visited:
             if gid not in st.consumed_groups:
                 st.consumed_groups.append(gid)
-        teacher = st.teacher.draw(d.rng, teacher_rows) if teacher_rows else []
+        teacher = st.teacher.draw(d.rng, cfg.learner.batch_size - len(picks)) if teacher_rows else []
+        st.counters["rl_policy_rows"] += len(picks)
+        st.counters["rl_teacher_rows"] += len(teacher)
         learner.put(ray.put(policy_batch(st.sent[phase], picks, teacher, d.next_seed(), keep)))
         st.sent[phase] += 1
         bar.update(1)
