@@ -119,4 +119,8 @@ def test_on_policy_distill_uses_the_policy_rows_of_a_batch_with_teacher_rows(exe
     alone, _ = LOSSES["on_policy_distill"](LossContext(bb, pol, torch.Generator().manual_seed(4)))
     both, m = LOSSES["on_policy_distill"](LossContext(bb, mixed, torch.Generator().manual_seed(4)))
     assert torch.isfinite(both) and float(both.detach()) > 0
-    assert torch.allclose(alone, both) and m["on_policy_gap"] == pytest.approx(float(alone))
+    assert torch.allclose(alone, both) and m["on_policy_gap"] == pytest.approx(float(alone.detach()))
+    for rank in (0, 1):  # two learner workers: each shard keeps its policy rows' trajectories
+        part = mixed.shard(rank, 2)
+        assert part.size == (n + 2) // 2 and part.latents.shape[1] == len(range(rank, n, 2))
+        assert torch.isfinite(LOSSES["on_policy_distill"](LossContext(bb, part, torch.Generator().manual_seed(4)))[0])

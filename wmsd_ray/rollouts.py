@@ -77,13 +77,15 @@ class TrainBatch:
         return int(self.x0.shape[0])
 
     def shard(self, rank: int, world: int) -> "TrainBatch":
-        """This learner rank's rows (rank::world), so each worker trains on its own part."""
+        """This learner rank's rows (rank::world), so each worker trains on its own part. Only the
+        policy rows, which come first, have trajectories; they stay first in every shard."""
         rows = np.arange(rank, self.size, world)
+        traj_rows = rows[rows < self.latents.shape[1]] if self.latents.size else rows
         return TrainBatch(
             update=self.update, kind=self.kind, images=self.images[rows], tasks=[self.tasks[i] for i in rows],
             solutions=[self.solutions[i] for i in rows], x0=self.x0[rows], advantages=self.advantages[rows],
             versions=self.versions[rows], sigmas=self.sigmas, eta=self.eta,
-            latents=self.latents[:, rows] if self.latents.size else self.latents,
-            log_probs=self.log_probs[:, rows] if self.log_probs.size else self.log_probs,
+            latents=self.latents[:, traj_rows] if self.latents.size else self.latents,
+            log_probs=self.log_probs[:, traj_rows] if self.log_probs.size else self.log_probs,
             seed=self.seed * 7919 + rank, nan_test=self.nan_test,
         ) if world > 1 else self
