@@ -42,4 +42,4 @@ def test_shared_pages_count_once_in_the_pss_sum_and_in_every_process_in_the_rss_
     # Three processes map the same 192 MB: RSS sees it three times, PSS once.
     assert rss - pss > 1.5 * size, (rss / MB, pss / MB)
     assert pss <= rss
-    assert monitor.peak_pss_gb == pss / 2 ** 30
+    assert monitor.peak_pss_gb == pss / 2 ** 30 and monitor.peak_gb == rss / 2 ** 30

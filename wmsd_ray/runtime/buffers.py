@@ -112,7 +112,7 @@ class PolicyPool:
         for e in order:
             if seen >= n:
                 break
-            rows = rng.permutation(e.rows)[: min(n - seen, n - len(out))]
+            rows = rng.permutation(e.rows)[: n - seen]  # never more than the visit adds: len(out) <= seen
             out += [(e.group, int(r), float(e.advantages[r])) for r in rows]
             seen += min(e.group.size, n - seen)
             self.visited.append(e.group.group_id)

@@ -71,6 +71,10 @@ class MemoryMonitor:
         return rss_sum
 
     @property
+    def peak_gb(self) -> float:
+        return self.peak_bytes / 2 ** 30
+
+    @property
     def peak_pss_gb(self) -> float:
         return self.peak_pss_bytes / 2 ** 30
 
@@ -84,4 +88,4 @@ class MemoryMonitor:
     def stop(self) -> float:
         self._stop.set()
         self._thread.join(timeout=5)
-        return self.peak_bytes / 2 ** 30
+        return self.peak_gb

@@ -86,7 +86,7 @@ class Driver:
         return self.cfg.seed * 1_000_003 + self.state.calls * 7919
 
     def peak_memory_gb(self) -> float:
-        return self.memory.peak_bytes / 2 ** 30 if self.memory is not None else 0.0
+        return self.memory.peak_gb if self.memory is not None else 0.0
 
     def peak_pss_gb(self) -> float:
         return self.memory.peak_pss_gb if self.memory is not None else 0.0
