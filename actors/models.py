@@ -1,7 +1,8 @@
 """Demonstrator and Executor-sampler actors: the video model on the rollout side.
 
 - ``DemonstratorWorker``: the frozen teacher. Rollouts conditioned on (image, detailed
-  solution), and teacher velocities at given student states (for r_distill).
+  solution), and teacher velocities at given student states (for r_distill, and for the
+  anchor when ``algorithm.anchor_teacher=demonstrator``).
 - ``SamplerWorker``: the Executor (same base + LoRA). G samples per task with the current
   adapter, SDE with fp32 log-probs and latents kept, every group tagged with the adapter
   version; before each group it pulls a newer adapter from the weight store if there is one.
@@ -16,14 +17,14 @@ import numpy as np
 import ray
 import torch
 
-from wmsd_ray.algorithms import distill_reward
+from wmsd_ray.algorithms import anchor_targets, distill_reward
 from wmsd_ray.config import Config, from_dict
 from wmsd_ray.cpu import limit_cpu
 from wmsd_ray.models.loading import build_backbone
 from wmsd_ray.models.lora import add_lora, apply_adapter
 from wmsd_ray.models.sampling import generate, initial_noise, ode_sample, sde_sample
 from wmsd_ray.records import TaskSpec
-from wmsd_ray.rollouts import TEACHER_VERSION, RolloutGroup
+from wmsd_ray.rollouts import TEACHER_VERSION, RolloutGroup, TrainBatch
 
 
 class _ModelWorker:
@@ -98,6 +99,12 @@ class DemonstratorWorker(_ModelWorker):
         mask = bb.gen_mask(torch.from_numpy(group.latents[0, :1])).numpy()[0]
         group.r_distill = distill_reward(group.student_v, np.stack(teacher), group.sigmas, mask)
         return group
+
+
+    def anchor_targets(self, batch: TrainBatch) -> TrainBatch:
+        """The anchor's re-noised states and teacher predictions for one RL batch, computed here
+        instead of in the learner (``algorithm.anchor_teacher=demonstrator``)."""
+        return anchor_targets(self.backbone, batch)
 
 
 class SamplerWorker(_ModelWorker):

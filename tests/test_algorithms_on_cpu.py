@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from wmsd_ray.algorithms import (ADVANTAGES, LOSSES, LossContext, credit_accepted_only, distill_reward, group_advantages,
-                                 rows_with_signal, total_loss)
+from wmsd_ray.algorithms import (ADVANTAGES, LOSSES, LossContext, anchor_targets, credit_accepted_only, distill_reward,
+                                 group_advantages, rows_with_signal, total_loss)
 from wmsd_ray.models.lora import add_lora, lora_parameters
 from wmsd_ray.models.sampling import initial_noise, sde_sample
 from wmsd_ray.rollouts import TrainBatch
@@ -124,3 +124,38 @@ def test_on_policy_distill_uses_the_policy_rows_of_a_batch_with_teacher_rows(exe
         part = mixed.shard(rank, 2)
         assert part.size == (n + 2) // 2 and part.latents.shape[1] == len(range(rank, n, 2))
         assert torch.isfinite(LOSSES["on_policy_distill"](LossContext(bb, part, torch.Generator().manual_seed(4)))[0])
+
+
+def test_anchor_targets_from_the_demonstrator_give_the_learners_loss(tiny_backbone_factory, tiny_images):
+    """algorithm.anchor_teacher=demonstrator: the actor (same base weights, no adapter) draws the
+    update's re-noised states from the batch seed and predicts there; the learner's loss and
+    gradients are those it would have computed itself, and two-worker shards keep their rows."""
+    student, teacher = tiny_backbone_factory(), tiny_backbone_factory()
+    add_lora(student, student.cfg.lora)
+    with torch.no_grad():
+        for p in lora_parameters(student):
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    tasks = ["[red circle]: go to the top-left corner", "[blue square]: go to the centre"] * 2
+    solutions = ["The red circle slides one cell left. Nothing else moves."] * 4
+    x0 = torch.randn((4, *student.latent_shape(1)[1:]), generator=torch.Generator().manual_seed(5)).numpy()
+    make = lambda: TrainBatch(0, "policy", np.concatenate([tiny_images[:2]] * 2), tasks, solutions, x0,  # noqa: E731
+                              np.array([1.0, 0.5, 0.0, 1.0], np.float32), np.zeros(4, np.int64), np.zeros(0), seed=11)
+    weights = {"awm": 1.0, "anchor": 1.0}
+
+    def loss_and_grads(batch):
+        for p in lora_parameters(student):
+            p.grad = None
+        loss, m = total_loss(LossContext(student, batch, torch.Generator().manual_seed(batch.seed)), weights)
+        loss.backward()
+        return loss.detach(), m, [p.grad.clone() for p in lora_parameters(student)]
+
+    own_loss, own_m, own_grads = loss_and_grads(make())
+    shipped = anchor_targets(teacher, make())
+    assert shipped.teacher_out.shape == x0.shape and shipped.renoise_sigma.shape == (4,)
+    loss, m, grads = loss_and_grads(shipped)
+    assert own_m["anchor/teacher_gap"] > 1e-6  # the adapter moved the student off the teacher
+    assert torch.allclose(loss, own_loss, rtol=1e-5) and m["anchor/teacher_gap"] == pytest.approx(own_m["anchor/teacher_gap"], rel=1e-5)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(grads, own_grads))
+    part = shipped.shard(1, 2)
+    assert np.array_equal(part.teacher_out, shipped.teacher_out[1::2])
+    assert np.array_equal(part.renoise_noise, shipped.renoise_noise[1::2])

@@ -156,6 +156,10 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
                                                        cwd=tmp_path))
 
 
+def rows_of(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
 def _wait_for_checkpoint(proc, run_dir, prefix: str, timeout: float = 400.0) -> str:
     """Poll LATEST until it names a checkpoint starting with ``prefix``; return that name."""
     import time
@@ -209,14 +213,17 @@ def test_main_job_stops_cleanly_on_sigterm_or_ctrl_c(tmp_path, signum):
 
 @pytest.mark.slow
 def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path):
-    """SIGKILL the whole job (driver, Ray, every worker) mid-RL; --resume finishes it exactly once."""
+    """SIGKILL the whole job (driver, Ray, every worker) mid-RL; --resume finishes it exactly once.
+    The Demonstrator actor serves both the anchor's targets and r_distill here, so those paths
+    are resumed too."""
     import os
     import pickle
     import signal
 
     run_dir = tmp_path / "r"
     overrides = [f"output_dir={tmp_path}", "run_name=r", "seed=9", *TINY_RUN, "train.rl_updates=8", "stream.max_staleness=2",
-                 "train.ablation=false", "train.eval=false"]
+                 "train.ablation=false", "train.eval=false", "algorithm.anchor_teacher=demonstrator",
+                 "algorithm.lambda_distill=0.1"]
     proc = subprocess.Popen([sys.executable, "-m", "wmsd_ray.run", *overrides], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -238,7 +245,11 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
     assert state.counters["teacher_videos"] == 2 * len(state.teacher_done) > 0
     assert len(state.consumed_groups) == len(set(state.consumed_groups)) > 0
     assert state.counters["policy_videos"] == 4 * len(state.policy.seen_groups) > 0
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert state.counters["rl_anchor_from_demonstrator"] == 8  # every RL batch, once
+    groups = [r for r in rows_of(run_dir) if r.get("event") == "group"]
+    assert groups and all(r["r_distill_mean"] < 0 for r in groups)  # the teacher's velocities arrived
+    assert all(r["version"] >= 0 for r in groups)  # teacher rollouts of the distill phase stay there
+    rows = rows_of(run_dir)
     rl_versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == "rl"]
     # Updates after the checkpoint are redone after the kill: versions resume at the checkpoint's.
     step = int(killed_at.rsplit("-", 1)[1])

@@ -41,6 +41,7 @@ def test_dotted_overrides_are_typed():
     ("judge.backend=vllm", "judge.backend=vllm needs judge.vlm.model"),
     ("algorithm.rl_losses={awm:1.0}", "{awm:1.0} needs a space after the colon"),
     ("algorithm.rl_losses={awm: x}", "algorithm.rl_losses.awm must be a float"),
+    ("algorithm.anchor_teacher=gpu", "algorithm.anchor_teacher must be learner or demonstrator"),
 ])
 def test_bad_config_names_the_key(override, fragment):
     with pytest.raises(ConfigError) as err:
@@ -61,3 +62,9 @@ def test_resolved_config_round_trips(tmp_path):
     again = load(Config, tmp_path / "config.yaml")
     assert to_dict(again) == to_dict(cfg)
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["world"]["frames"] == 7
+
+
+def test_anchor_on_the_demonstrator_needs_an_anchor_term():
+    assert load_config(overrides=["algorithm.anchor_teacher=demonstrator"]).algorithm.anchor_on_demonstrator
+    with pytest.raises(ConfigError, match="needs an anchor term"):
+        load_config(overrides=["algorithm.anchor_teacher=demonstrator", "algorithm.rl_losses={awm: 1.0}"])

@@ -55,11 +55,14 @@ class LossContext:
         return torch.from_numpy(np.asarray(self.batch.x0, np.float32))
 
     def renoised(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x0, sigma, noise) for re-noised training states, shared by the terms of one update."""
+        """(x0, sigma, noise) for re-noised training states, shared by the terms of one update;
+        the batch's own when the Demonstrator computed the anchor's targets at them."""
         if "renoised" not in self.cache:
-            x0 = self.x0()
-            sigma = sample_train_sigmas(x0.shape[0], self.backbone.cfg.timestep_shift, self.generator)
-            noise = torch.randn(x0.shape, generator=self.generator)
+            x0, b = self.x0(), self.batch
+            if b.renoise_noise.size:
+                sigma, noise = torch.from_numpy(b.renoise_sigma), torch.from_numpy(b.renoise_noise)
+            else:
+                sigma, noise = draw_renoise(x0.shape, self.backbone.cfg.timestep_shift, self.generator)
             self.cache["renoised"] = (x0, sigma, noise)
         return self.cache["renoised"]
 
@@ -71,6 +74,29 @@ class LossContext:
             x0, sigma, noise = self.renoised()
             self.cache["student_out"] = self.backbone.predict(add_noise(x0, noise, sigma), sigma, self.cond("task"))
         return self.cache["student_out"]
+
+
+def draw_renoise(shape, shift: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sigma, noise) of one update's re-noised states, in the order the learner draws them."""
+    sigma = sample_train_sigmas(shape[0], shift, generator)
+    return sigma, torch.randn(shape, generator=generator)
+
+
+def _teacher_pred(bb: Backbone):
+    return bb.x0 if bb.cfg.prediction == "x0" else bb.velocity
+
+
+@torch.no_grad()
+def anchor_targets(teacher: Backbone, batch: TrainBatch) -> TrainBatch:
+    """The anchor's targets computed away from the learner (``algorithm.anchor_teacher=demonstrator``):
+    draws the update's re-noised states from the batch seed as the learner would, and attaches
+    them with the teacher's prediction there (detailed solution; ``teacher`` has no adapter)."""
+    x0 = torch.from_numpy(np.asarray(batch.x0, np.float32))
+    sigma, noise = draw_renoise(x0.shape, teacher.cfg.timestep_shift, torch.Generator().manual_seed(int(batch.seed)))
+    cond = teacher.condition(batch.images, list(batch.solutions))
+    out = _teacher_pred(teacher)(add_noise(x0, noise, sigma), sigma, cond).float()
+    batch.renoise_sigma, batch.renoise_noise, batch.teacher_out = sigma.numpy(), noise.numpy(), out.numpy()
+    return batch
 
 
 LossFn = Callable[[LossContext], tuple[torch.Tensor, dict]]
@@ -93,7 +119,7 @@ def _teacher_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor,
                  student: torch.Tensor | None = None) -> torch.Tensor:
     """Per-sample ||student - teacher||^2 at x_t (x0 space for x0 models, else velocity)."""
     bb, rows = ctx.backbone, x_t.shape[0]
-    pred = bb.x0 if bb.cfg.prediction == "x0" else bb.velocity
+    pred = _teacher_pred(bb)
     if student is None:
         student = pred(x_t, sigma, ctx.cond("task", rows))
     with torch.no_grad(), adapter_disabled(bb):
@@ -120,7 +146,11 @@ def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
 @register("anchor")
 def anchor(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, sigma, noise = ctx.renoised()
-    gap = _teacher_gap(ctx, add_noise(x0, noise, sigma), sigma, student=ctx.student_out())
+    if ctx.batch.teacher_out.size:  # computed by the Demonstrator at these very states
+        student = ctx.student_out()
+        gap = _masked_mse(student, torch.from_numpy(ctx.batch.teacher_out), ctx.backbone.gen_mask(student))
+    else:
+        gap = _teacher_gap(ctx, add_noise(x0, noise, sigma), sigma, student=ctx.student_out())
     return gap.mean(), {"teacher_gap": float(gap.detach().mean())}
 
 

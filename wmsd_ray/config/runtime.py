@@ -143,6 +143,9 @@ class AlgorithmConfig:
     # and teacher rows fill the rest (rows_with_signal); all: every row, whatever its weight.
     # Either way the same groups pace the learner. Flow-GRPO batches (no teacher rows) take all.
     policy_rows: str = "weighted"
+    # Where the RL anchor's teacher prediction is computed: in the learner with its adapter off,
+    # or on the Demonstrator actor, off the learner's step (benchmarks/teacher_velocities.py).
+    anchor_teacher: str = "learner"
 
     def validate(self) -> None:
         from ..algorithms import ADVANTAGES, LOSSES
@@ -156,6 +159,14 @@ class AlgorithmConfig:
         _require(0 <= self.teacher_mix < 1, "algorithm.teacher_mix must be in [0, 1)")
         _require(self.policy_rows in ("weighted", "all"), f"algorithm.policy_rows must be weighted or all, got {self.policy_rows!r}")
         _require(self.adv_eps > 0 and self.adv_clip > 0, "algorithm.adv_eps and adv_clip must be > 0")
+        _require(self.anchor_teacher in ("learner", "demonstrator"),
+                 f"algorithm.anchor_teacher must be learner or demonstrator, got {self.anchor_teacher!r}")
+        _require(self.anchor_teacher == "learner" or self.rl_losses.get("anchor"),
+                 "algorithm.anchor_teacher=demonstrator needs an anchor term in algorithm.rl_losses")
+
+    @property
+    def anchor_on_demonstrator(self) -> bool:
+        return self.anchor_teacher == "demonstrator"
 
 
 @dataclass

@@ -224,27 +224,33 @@ class Driver:
         judge = self.pool("judge")
         bar = self._progress(phase, target)
         started, videos = time.time(), 0
+
+        def collect(timeout: float = 0.0) -> None:
+            """Demonstrator rollouts on to the judge; judged groups into the teacher buffer."""
+            nonlocal videos
+            for call, ref, _ in demo.done(timeout) if demo is not None else []:
+                judge.submit(Call("score_groups", (ref,), tag=call.tag))
+            for call, _, groups in judge.done(timeout):
+                for g in groups:
+                    kept = st.teacher.add(g, cfg.train.judge_filter)
+                    if kept is None:  # a retried call that had in fact finished: counted once
+                        st.counters["duplicate_groups"] += 1
+                        continue
+                    st.counters["teacher_videos"] += g.size
+                    st.counters["teacher_accepted"] += kept
+                    st.counters["judge_errors"] += g.judge_errors
+                    videos += g.size
+                st.teacher_done.update(call.tag)
+                self.metrics.gauge(videos_per_s_demonstrator=videos / (time.time() - started),
+                                   judge_accept_rate=st.counters["teacher_accepted"] / max(1, st.counters["teacher_videos"]))
+
         try:
             while st.sent[phase] < target:
                 while todo and demo is not None and demo.has_capacity():
                     chunk = [todo.popleft() for _ in range(min(cfg.train.rl_tasks, len(todo)))]
                     demo.submit(Call("rollouts", ([self.tasks[i] for i in chunk], cfg.train.teacher_samples,
                                                   self._task_seed(chunk[0]), cfg.train.teacher_eta), tag=chunk))
-                for call, ref, _ in demo.done() if demo is not None else []:
-                    judge.submit(Call("score_groups", (ref,), tag=call.tag))
-                for call, _, groups in judge.done():
-                    for g in groups:
-                        kept = st.teacher.add(g, cfg.train.judge_filter)
-                        if kept is None:  # a retried call that had in fact finished: counted once
-                            st.counters["duplicate_groups"] += 1
-                            continue
-                        st.counters["teacher_videos"] += g.size
-                        st.counters["teacher_accepted"] += kept
-                        st.counters["judge_errors"] += g.judge_errors
-                        videos += g.size
-                    st.teacher_done.update(call.tag)
-                    self.metrics.gauge(videos_per_s_demonstrator=videos / (time.time() - started),
-                                       judge_accept_rate=st.counters["teacher_accepted"] / max(1, st.counters["teacher_videos"]))
+                collect()
                 teacher_busy = bool(todo or judge.in_flight or (demo is not None and demo.in_flight))
                 if not teacher_busy and not threads_raised:
                     learner.set_threads(alone_threads)
@@ -263,12 +269,16 @@ class Driver:
                 self.metrics.gauge(learner_queue_depth=learner.depth())
                 waiting = list(judge.in_flight) + (list(demo.in_flight) if demo is not None else [])
                 self.wait_for_work(waiting, phase, bar, store)
+            # Rollouts still in flight are finished work (the learner is still on its queue
+            # meanwhile): into the teacher buffer now, not into the next phase's pools.
+            while judge.in_flight or (demo is not None and demo.in_flight):
+                collect(timeout=POLL_S)
             self.checkpoint(learner, f"{phase}_end")
         finally:
             learner.stop()
             bar.close()
-        if not self.cfg.algorithm.lambda_distill:
-            self.release("demonstrator")  # the RL phase needs it only for r_distill
+        if not (self.cfg.algorithm.lambda_distill or self.cfg.algorithm.anchor_on_demonstrator):
+            self.release("demonstrator")  # the RL phase needs it only for r_distill or the anchor
         self._drain_learner_metrics(phase, store=store)
         print(f"{phase}: {st.sent[phase]} updates; teacher videos {st.counters['teacher_videos']}, "
               f"judge-accepted {st.counters['teacher_accepted']} (buffer {len(st.teacher)})", flush=True)

@@ -39,6 +39,8 @@ def run_rl(d) -> None:
     learner = d.open_learner(phase, d.store, a.rl_losses, "distill_end", target, cfg.learner.threads_for(phase))
     samplers, judge = d.pool("sampler"), d.pool("judge")
     demo = d.pool("demonstrator") if a.lambda_distill else None
+    anchor_pool = d.pool("demonstrator") if a.anchor_on_demonstrator else None
+    anchor_refs: dict[int, ray.ObjectRef] = {}  # update -> its batch with the anchor's targets
     pool = st.policy
     bar = d._progress(phase, target)
     started, videos, sync_mode = time.time(), 0, cfg.stream.mode == "sync"
@@ -79,9 +81,15 @@ def run_rl(d) -> None:
             else:
                 for g in groups:
                     demo.submit(Call("distill_rewards", (g,)))
-        if demo is not None:
-            for _, _, g in demo.done():
-                finish([g])
+        take_demonstrator_results()
+
+    def take_demonstrator_results(timeout: float = 0.0) -> None:
+        """r_distill results go on to the pool; anchor targets wait for send_batch to take them."""
+        for call, ref, result in (demo or anchor_pool).done(timeout) if (demo or anchor_pool) else []:
+            if call.method == "anchor_targets":
+                anchor_refs[call.tag] = ref
+            else:
+                finish([result])
 
     def rollout_busy() -> bool:
         return bool(samplers.in_flight or judge.in_flight or (demo is not None and demo.in_flight))
@@ -104,7 +112,15 @@ def run_rl(d) -> None:
         teacher = st.teacher.draw(d.rng, cfg.learner.batch_size - len(picks)) if teacher_rows else []
         st.counters["rl_policy_rows"] += len(picks)
         st.counters["rl_teacher_rows"] += len(teacher)
-        learner.put(ray.put(policy_batch(st.sent[phase], picks, teacher, d.next_seed(), keep)))
+        batch = policy_batch(st.sent[phase], picks, teacher, d.next_seed(), keep)
+        if anchor_pool is None:
+            learner.put(ray.put(batch))
+        else:  # the Demonstrator adds the anchor's targets; the learner's queue keeps it busy meanwhile
+            anchor_pool.submit(Call("anchor_targets", (batch,), tag=batch.update))
+            while batch.update not in anchor_refs:
+                take_demonstrator_results(timeout=0.05)
+            learner.put(anchor_refs.pop(batch.update))
+            st.counters["rl_anchor_from_demonstrator"] += 1
         st.sent[phase] += 1
         bar.update(1)
         if st.sent[phase] % cfg.train.checkpoint_every == 0 and st.sent[phase] < target:
