@@ -211,6 +211,33 @@ def test_main_job_stops_cleanly_on_sigterm_or_ctrl_c(tmp_path, signum):
     assert summary["interrupted"] == signal.Signals(signum).name and summary["phase"] == "distill"
 
 
+SIGNAL_INSIDE_RAY_WAIT = """
+import os, signal, threading, time
+import ray
+from wmsd_ray.run import _stop_on_signals, interruption_in
+ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+_stop_on_signals()
+ref = ray.remote(lambda: time.sleep(30)).remote()
+threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+try:
+    ray.wait([ref], timeout=20)
+except BaseException as exc:
+    print(type(exc).__name__, getattr(interruption_in(exc), "signum", None))
+finally:
+    ray.shutdown()
+"""
+
+
+def test_a_signal_inside_a_ray_call_is_still_a_clean_stop():
+    """Ray runs Python signal handlers from inside ray.wait and hands our Interrupted back as
+    the cause of a SystemError; the main job must still see the signal, not crash with rc 1."""
+    import os
+
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_INSIDE_RAY_WAIT], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    assert proc.stdout.split()[-2:] == ["SystemError", str(int(signal.SIGTERM))], proc.stdout + proc.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path):
     """SIGKILL the whole job (driver, Ray, every worker) mid-RL; --resume finishes it exactly once.

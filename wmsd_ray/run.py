@@ -46,6 +46,18 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+def interruption_in(exc: BaseException) -> Interrupted | None:
+    """The Interrupted behind ``exc``, if any. A signal that lands inside a Ray call (``ray.wait``
+    runs Python signal handlers from C) comes back wrapped, e.g. as a SystemError caused by it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Interrupted):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _stop_on_signals() -> None:
     def handler(signum, frame):
         for s in (signal.SIGINT, signal.SIGTERM):  # a second signal stops at once
@@ -95,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     stopped: Interrupted | None = None
     try:
         driver.run()
-    except Interrupted as exc:
-        stopped = exc
+    except BaseException as exc:
+        stopped = interruption_in(exc)
+        if stopped is None:
+            raise
     finally:
         peak = monitor.stop()
         summary = {"seconds": round(time.time() - started, 1), "peak_memory_gb": round(peak, 3),
