@@ -117,7 +117,8 @@ def test_sample_and_corpus_commands(tmp_path):
 
 
 TINY_RUN = ["data.train_scenes=4", "train.distill_updates=6", "train.rl_updates=4", "eval.tasks=8",
-            "train.checkpoint_every=3", "train.min_buffer=4", "learner.batch_size=4", "sampling.group_size=4",
+            "train.checkpoint_every=3", "train.min_buffer=4", "learner.batch_size=4", "learner.phase_batch={distill: 2}",
+            "sampling.group_size=4",
             "train.rl_tasks=2", "logging.wandb=disabled", "eval.gif_tasks=4", "ray.dashboard=false", "ray.num_cpus=2"]
 
 
@@ -147,9 +148,12 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     assert "Peak memory" in (run_dir / "report.md").read_text() and 0 < scores["peak_memory_gb"] < 24
     assert 0 < scores["peak_memory_pss_gb"] <= scores["peak_memory_gb"]  # shared pages counted once
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    for phase, first, n in (("distill", 1, 6), ("rl", 7, 4), ("ablation", 7, 4)):  # ablation restarts at distill_end
+    # ablation restarts at distill_end; distillation takes its own batch (learner.phase_batch), the
+    # ablation RL's, so that its updates match RL's
+    for phase, first, n, size in (("distill", 1, 6, 2), ("rl", 7, 4, 4), ("ablation", 7, 4, 4)):
         versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == phase]
         assert versions == list(range(first, first + n)), (phase, versions)
+        assert {r["rows"] for r in rows if "step_s" in r and r["phase"] == phase} == {size}, phase
     # The staleness bound holds where it matters: at the weights each RL gradient was taken at.
     assert all(r["staleness_max"] <= 1 for r in rows if "step_s" in r and r["phase"] == "rl")
     assert "already holds a run" in one_error_line(run("wmsd_ray.run", "output_dir=outputs", "run_name=r1",

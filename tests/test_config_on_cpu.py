@@ -68,3 +68,14 @@ def test_anchor_on_the_demonstrator_needs_an_anchor_term():
     assert load_config(overrides=["algorithm.anchor_teacher=demonstrator"]).algorithm.anchor_on_demonstrator
     with pytest.raises(ConfigError, match="needs an anchor term"):
         load_config(overrides=["algorithm.anchor_teacher=demonstrator", "algorithm.rl_losses={awm: 1.0}"])
+
+
+def test_phase_batch_sizes_keep_the_ablation_matched_to_rl():
+    cfg = load_config(overrides=["learner.batch_size=16", "learner.phase_batch={distill: 8, rl: 12}"])
+    assert [cfg.learner.batch_for(p) for p in ("distill", "rl", "ablation")] == [8, 12, 12]
+    plain = load_config(overrides=["learner.batch_size=16", "learner.phase_batch={}"])
+    assert [plain.learner.batch_for(p) for p in ("distill", "rl", "ablation")] == [16, 16, 16]
+    with pytest.raises(ConfigError, match="the ablation uses RL's batch"):
+        load_config(overrides=["learner.phase_batch={ablation: 8}"])
+    with pytest.raises(ConfigError, match="phase_batch values must be >= learner.workers"):
+        load_config(overrides=["learner.workers=2", "learner.phase_batch={distill: 1}"])

@@ -69,12 +69,20 @@ class LearnerConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     batch_size: int = 16  # samples per update, split over workers
+    # Per-phase override of batch_size. Distillation on the six-family mix is limited by learner
+    # steps, not samples: batch 8 x 3,000 updates reached Task 0.295 against batch 16 x 1,500's
+    # 0.245 in the same time (docs/EXPERIMENTS.md). The ablation always uses RL's batch.
+    phase_batch: dict[str, int] = field(default_factory=lambda: {"distill": 8})
     backend: str = ""  # torch.distributed backend; "" = gloo on CPU, nccl on GPU
     resources: dict[str, float] = field(default_factory=dict)  # custom node resources per worker
 
     def threads_for(self, phase: str) -> int:
         """Torch threads for a phase once it has the machine to itself (``phase_threads`` or ``threads``)."""
         return self.phase_threads.get(phase, self.threads)
+
+    def batch_for(self, phase: str) -> int:
+        """Samples per update in a phase; the ablation matches RL's (its updates are compared with RL's)."""
+        return self.phase_batch.get("rl" if phase == "ablation" else phase, self.batch_size)
 
     def validate(self) -> None:
         _require(self.engine in ("ddp", "deepspeed"), f"learner.engine must be 'ddp' or 'deepspeed', got {self.engine!r}")
@@ -87,6 +95,11 @@ class LearnerConfig:
                  "learner.threads and learner.phase_threads values must be >= 1")
         bad = [k for k in self.phase_threads if k not in ("distill", "rl", "ablation")]
         _require(not bad, f"learner.phase_threads: unknown phase {bad[0] if bad else ''!r} (phases: distill, rl, ablation)")
+        bad = [k for k in self.phase_batch if k not in ("distill", "rl")]
+        _require(not bad, f"learner.phase_batch: unknown phase {bad[0] if bad else ''!r} (phases: distill, rl; "
+                          "the ablation uses RL's batch)")
+        _require(all(b >= self.workers for b in self.phase_batch.values()),
+                 "learner.phase_batch values must be >= learner.workers")
         from learners.schedule import SCHEDULES
 
         _require(self.schedule in SCHEDULES, f"learner.schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
@@ -177,7 +190,7 @@ class TrainConfig:
     teacher_eta: float = 0.0  # 0 = ODE
     judge_filter: bool = True
     min_buffer: int = 128  # accepted teacher samples before distillation starts
-    distill_updates: int = 1500  # 500 gave Task 0.19, 1500 0.23 in 16 min (docs/EXPERIMENTS.md)
+    distill_updates: int = 2500  # at learner.phase_batch["distill"] = 8 (docs/EXPERIMENTS.md: batch 8 x 3,000 ran 17.7 min)
     rl_updates: int = 200
     rl_tasks: int = 4  # tasks per sampler call (each G samples)
     ablation: bool = True  # also train distillation-only for rl_updates more (the paper's ablation)

@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,9 @@ class Driver:
         state = Path(resume_dir) / STATE_FILE if resume_dir else None
         self.version = json.loads(state.read_text())["version"] if state and state.is_file() else 0
         self.updates_done[phase] = self.state.sent[phase] - 1
-        return LearnerGroup(self.cfg, store, losses, self.run_dir / "ray_train", phase, resume=resume_dir,
+        # The learner (and a DeepSpeed engine's train_batch_size) sees the phase's own batch size.
+        phase_cfg = replace(self.cfg, learner=replace(self.cfg.learner, batch_size=self.cfg.learner.batch_for(phase)))
+        return LearnerGroup(phase_cfg, store, losses, self.run_dir / "ray_train", phase, resume=resume_dir,
                             schedule=phase_schedule(self.cfg.learner, phase, target), threads=threads)
 
     # -- the schedule -----------------------------------------------------------------
@@ -259,7 +262,7 @@ class Driver:
                     raise RuntimeError(f"the judge accepted only {len(st.teacher)} teacher samples "
                                        f"(< train.min_buffer={cfg.train.min_buffer}); nothing to distil")
                 while (st.sent[phase] < target and len(st.teacher) >= cfg.train.min_buffer and learner.has_room()):
-                    batch = teacher_batch(st.sent[phase], st.teacher.draw(self.rng, cfg.learner.batch_size),
+                    batch = teacher_batch(st.sent[phase], st.teacher.draw(self.rng, cfg.learner.batch_for(phase)),
                                           self.next_seed())
                     learner.put(ray.put(batch))
                     st.sent[phase] += 1

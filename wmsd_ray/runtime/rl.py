@@ -30,9 +30,9 @@ def _keeps_trajectory(cfg) -> bool:
 def run_rl(d) -> None:
     cfg, st, phase = d.cfg, d.state, "rl"
     target, a = cfg.train.rl_updates, cfg.algorithm
-    keep = _keeps_trajectory(cfg)
-    teacher_rows = 0 if keep and a.rl_losses.get("flow_grpo") else int(round(a.teacher_mix * cfg.learner.batch_size))
-    policy_rows = cfg.learner.batch_size - teacher_rows
+    keep, rows = _keeps_trajectory(cfg), cfg.learner.batch_for(phase)
+    teacher_rows = 0 if keep and a.rl_losses.get("flow_grpo") else int(round(a.teacher_mix * rows))
+    policy_rows = rows - teacher_rows
     # Only rows that carry weight enter a batch, where teacher rows can fill the rest (not with
     # Flow-GRPO, whose every row needs a stored trajectory).
     weighted = a.policy_rows == "weighted" and teacher_rows > 0
@@ -109,7 +109,7 @@ def run_rl(d) -> None:
         for gid in pool.visited:
             if gid not in st.consumed_groups:
                 st.consumed_groups.append(gid)
-        teacher = st.teacher.draw(d.rng, cfg.learner.batch_size - len(picks)) if teacher_rows else []
+        teacher = st.teacher.draw(d.rng, rows - len(picks)) if teacher_rows else []
         st.counters["rl_policy_rows"] += len(picks)
         st.counters["rl_teacher_rows"] += len(teacher)
         batch = policy_batch(st.sent[phase], picks, teacher, d.next_seed(), keep)
