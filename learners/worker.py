@@ -79,7 +79,8 @@ class Learner:
             metrics["loss"] = float(loss.detach())
             self.version += 1
         metrics.update({"update": batch.update, "kind": batch.kind, "version": self.version, "steps": self.steps,
-                        "skipped": self.skipped, "rows": batch.size, "step_s": time.perf_counter() - started, "threads": torch.get_num_threads(),
+                        "skipped": self.skipped, "rows": batch.size, "step_s": time.perf_counter() - started,
+                        "threads": torch.get_num_threads(),
                         "staleness_mean": float(np.mean(lag)), "staleness_max": float(np.max(lag))})
         return metrics
 

@@ -117,9 +117,9 @@ def test_sample_and_corpus_commands(tmp_path):
 
 
 TINY_RUN = ["data.train_scenes=4", "train.distill_updates=6", "train.rl_updates=4", "eval.tasks=8",
-            "train.checkpoint_every=3", "train.min_buffer=4", "learner.batch_size=4", "learner.phase_batch={distill: 2}",
-            "sampling.group_size=4",
-            "train.rl_tasks=2", "logging.wandb=disabled", "eval.gif_tasks=4", "ray.dashboard=false", "ray.num_cpus=2"]
+            "train.checkpoint_every=3", "train.min_buffer=4", "learner.batch_size=4",
+            "learner.phase_batch={distill: 2}", "sampling.group_size=4", "train.rl_tasks=2",
+            "logging.wandb=disabled", "eval.gif_tasks=4", "ray.dashboard=false", "ray.num_cpus=2"]
 
 
 @pytest.mark.slow

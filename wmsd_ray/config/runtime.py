@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError
 from ..errors import require as _require
 
 
@@ -93,11 +94,8 @@ class LearnerConfig:
                  "learner.lr and learner.rl_lr must be > 0 and learner.batch_size >= learner.workers")
         _require(self.threads >= 1 and all(t >= 1 for t in self.phase_threads.values()),
                  "learner.threads and learner.phase_threads values must be >= 1")
-        bad = [k for k in self.phase_threads if k not in ("distill", "rl", "ablation")]
-        _require(not bad, f"learner.phase_threads: unknown phase {bad[0] if bad else ''!r} (phases: distill, rl, ablation)")
-        bad = [k for k in self.phase_batch if k not in ("distill", "rl")]
-        _require(not bad, f"learner.phase_batch: unknown phase {bad[0] if bad else ''!r} (phases: distill, rl; "
-                          "the ablation uses RL's batch)")
+        _known_phases("learner.phase_threads", self.phase_threads, ("distill", "rl", "ablation"))
+        _known_phases("learner.phase_batch", self.phase_batch, ("distill", "rl"), "; the ablation uses RL's batch")
         _require(all(b >= self.workers for b in self.phase_batch.values()),
                  "learner.phase_batch values must be >= learner.workers")
         from learners.schedule import SCHEDULES
@@ -105,6 +103,12 @@ class LearnerConfig:
         _require(self.schedule in SCHEDULES, f"learner.schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
         _require(self.warmup_updates >= 0 and 0 <= self.decay_fraction <= 1 and 0 <= self.min_lr_ratio <= 1,
                  "learner.warmup_updates must be >= 0; learner.decay_fraction and min_lr_ratio in [0, 1]")
+
+
+def _known_phases(key: str, per_phase: dict, phases: tuple[str, ...], note: str = "") -> None:
+    bad = [k for k in per_phase if k not in phases]
+    if bad:
+        raise ConfigError(f"{key}: unknown phase {bad[0]!r} (phases: {', '.join(phases)}{note})")
 
 
 @dataclass
