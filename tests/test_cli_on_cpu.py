@@ -140,7 +140,9 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     assert scores["updates"] == {"distill": 6, "rl": 4, "ablation": 4}
     assert set(scores["models"]) == {"Demonstrator (solution)", "Demonstrator (task)",
                                      "Executor distill-only (task)", "Executor distill+RL (task)"}
-    assert all(m["n"] == 8 for m in scores["models"].values())
+    assert all(m["n"] == 8 and len(m["per_task"]["task"]) == 8 for m in scores["models"].values())
+    gain = scores["bars"]["rl_gain_at_matched_updates"]  # both arms on the same 8 tasks: a paired interval
+    assert gain["ci95"][0] <= gain["value"] <= gain["ci95"][1]
     c = scores["counters"]
     assert c["sampler_injected_failures"] == 1 and c["sampler_actor_failures"] >= 1
     for name in ("report.md", "scores.png", "curves.png", "samples.gif"):

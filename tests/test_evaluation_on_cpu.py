@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import TINY_MODEL
 
-from wmsd_ray.evaluation import prompts_for, score_tasks, score_verdicts, wilson
+from wmsd_ray.evaluation import paired_difference, prompts_for, score_tasks, score_verdicts, wilson
 from wmsd_ray.media import read_video
 from wmsd_ray.world.benchmark import load_benchmark
 from wmsd_ray.world.judge import Verdict
@@ -32,6 +32,24 @@ def test_score_verdicts_counts_each_axis():
     assert s["n"] == 3 and s["judge_errors"] == 1
     assert s["task"] == pytest.approx(1 / 3) and s["agent"] == pytest.approx(2 / 3)
     assert s["avg"] == pytest.approx((1 + 1 / 3 + 0) / 3)
+    assert s["per_task"] == {"task": [1, 0, 0], "agent": [1, 1, 0], "consistency": [1, 0, 0]}
+
+
+def test_paired_difference_uses_the_per_task_disagreements():
+    rng = np.random.default_rng(0)
+    a = (rng.random(200) < 0.3).astype(int)
+    b = a.copy()
+    b[:10] = 1 - b[:10]  # the two models disagree on 10 of 200 tasks only
+    mean, lo, hi = paired_difference(b, a)
+    assert mean == pytest.approx((b.sum() - a.sum()) / 200) and lo < mean < hi
+    d = b - a
+    assert hi - lo == pytest.approx(2 * 1.96 * d.std(ddof=1) / np.sqrt(200))
+    # Far narrower than the two rates' own intervals, which ignore that the tasks are shared.
+    independent = [wilson(int(x.sum()), 200) for x in (a, b)]
+    assert hi - lo < 0.6 * min(h - l for l, h in independent)
+    assert paired_difference(a, a) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_difference(a, a[:-1])
 
 
 def test_ground_truth_solutions_score_one_and_first_frames_score_zero(cfg, renderer, judge):
@@ -119,3 +137,28 @@ def test_acceptance_checks_compare_counts_not_float_noise():
     assert checks["executor_over_demonstrator_task"]["value"] == round(44 / 14, 9)
     worse = bars({"Demonstrator (solution)": arm(144, 181), "Executor distill+RL (task)": arm(44, 170)})
     assert worse["consistency_gap"]["value"] == 0.055 and not worse["consistency_gap"]["met"]
+    assert all("ci95" not in v for v in checks.values())  # no per-task outcomes, no paired interval
+
+
+def test_acceptance_checks_carry_paired_intervals_from_per_task_outcomes():
+    from wmsd_ray.runtime.evaluate import bars
+
+    rng = np.random.default_rng(1)
+
+    def arm(task: np.ndarray, cons: np.ndarray) -> dict:
+        return {"task": task.mean(), "consistency": cons.mean(),
+                "per_task": {"task": task.tolist(), "consistency": cons.tolist()}}
+
+    dist_task = (rng.random(200) < 0.25).astype(int)
+    rl_task = dist_task.copy()
+    rl_task[np.flatnonzero(dist_task == 0)[:12]] = 1  # RL solves 12 more tasks and loses none
+    cons = (rng.random(200) < 0.9).astype(int)
+    checks = bars({"Demonstrator (solution)": arm((rng.random(200) < 0.7).astype(int), cons),
+                   "Executor distill-only (task)": arm(dist_task, cons),
+                   "Executor distill+RL (task)": arm(rl_task, cons)})
+    gain = checks["rl_gain_at_matched_updates"]
+    assert gain["value"] == 0.06 and gain["met"]
+    lo, hi = gain["ci95"]
+    assert 0 < lo < 0.06 < hi  # every disagreement favours RL, so the interval excludes 0
+    assert checks["consistency_gap"]["ci95"] == [0.0, 0.0]  # identical outcomes
+    assert "ci95" not in checks.get("executor_over_demonstrator_task", {})  # a ratio, not a difference

@@ -34,8 +34,29 @@ def mean_interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, float(values.mean()) - half), min(1.0, float(values.mean()) + half))
 
 
+def paired_difference(a: Sequence[float], b: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
+    """Mean of a - b over the same tasks, with a normal 95% interval of the per-task differences.
+
+    Why: two models scored on the same tasks with the same seeds share much of their noise, so
+    a difference of rates has its own interval, usually narrower than the two Wilson intervals
+    suggest. It covers the benchmark's sampling noise, not a second training run's.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired outcomes need equal lengths, got {len(a)} and {len(b)}")
+    d = np.asarray(a, float) - np.asarray(b, float)
+    if len(d) == 0:
+        return (0.0, 0.0, 0.0)
+    mean = float(d.mean())
+    half = z * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0
+    return (mean, mean - half, mean + half)
+
+
 def score_verdicts(verdicts: Sequence[Verdict]) -> dict:
-    """Aggregate judge verdicts into rates with 95% intervals (failed judgements count as failures)."""
+    """Aggregate judge verdicts into rates with 95% intervals (failed judgements count as failures).
+
+    ``per_task`` keeps each task's 0/1 outcome per axis, in task order, so that two models
+    scored on the same tasks can be compared pairwise (``paired_difference``).
+    """
     n = len(verdicts)
     table = np.array([[v.task, v.agent, v.consistency] for v in verdicts], dtype=float).reshape(n, 3)
     out: dict = {"n": n, "judge_errors": sum(1 for v in verdicts if v.error)}
@@ -43,9 +64,10 @@ def score_verdicts(verdicts: Sequence[Verdict]) -> dict:
         k = int(table[:, i].sum())
         out[axis] = k / n if n else 0.0
         out[f"{axis}_ci95"] = list(wilson(k, n))
-    per_task = table.mean(axis=1) if n else np.zeros(0)
-    out["avg"] = float(per_task.mean()) if n else 0.0
-    out["avg_ci95"] = list(mean_interval(per_task))
+    out["per_task"] = {axis: [int(x) for x in table[:, i]] for i, axis in enumerate(AXES)}
+    task_means = table.mean(axis=1) if n else np.zeros(0)
+    out["avg"] = float(task_means.mean()) if n else 0.0
+    out["avg_ci95"] = list(mean_interval(task_means))
     out["mean_task_reward"] = float(np.mean([v.task_reward for v in verdicts])) if n else 0.0
     return out
 

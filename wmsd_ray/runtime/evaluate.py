@@ -17,7 +17,7 @@ import ray
 
 from actors.pool import Call
 from wmsd_ray.eval import write_report
-from wmsd_ray.evaluation import score_judged
+from wmsd_ray.evaluation import paired_difference, score_judged
 from wmsd_ray.world.benchmark import load_benchmark
 
 from .metrics import read_metrics
@@ -98,23 +98,38 @@ def run_eval(d) -> dict:
 
 
 def bars(results: dict) -> dict:
-    """The issue's acceptance checks, computed from the scores (shown in the report)."""
+    """The issue's acceptance checks, computed from the scores (shown in the report).
+
+    ``met`` judges the point value, as the bars are written. A difference of two models on the
+    same tasks also carries ``ci95``, its paired 95% interval, where per-task outcomes are known:
+    it says whether the difference stands out from the benchmark's sampling noise.
+    """
     demo_s = results.get("Demonstrator (solution)", {})
     demo_t = results.get("Demonstrator (task)", {})
     rl = results.get("Executor distill+RL (task)", {})
     dist = results.get("Executor distill-only (task)", {})
     out = {}
     if demo_s and rl:
-        out["executor_vs_demonstrator_solution"] = {"value": rl["task"] - demo_s["task"], "target": 0.15}
-        out["consistency_gap"] = {"value": demo_s["consistency"] - rl["consistency"], "target_max": 0.05}
+        out["executor_vs_demonstrator_solution"] = _difference(rl, demo_s, "task", target=0.15)
+        out["consistency_gap"] = _difference(demo_s, rl, "consistency", target_max=0.05)
     if demo_t and rl:
         out["executor_over_demonstrator_task"] = {"value": rl["task"] / max(demo_t["task"], 1e-9), "target": 5.0}
     if dist and rl:
-        out["rl_gain_at_matched_updates"] = {"value": rl["task"] - dist["task"], "target": 0.05}
+        out["rl_gain_at_matched_updates"] = _difference(rl, dist, "task", target=0.05)
     for v in out.values():
         # Rates are counts over n tasks: 0.905 - 0.855 is 10/200 exactly, not 0.05000000000000004.
         v["value"] = round(float(v["value"]), 9)
         v["met"] = v["value"] <= v["target_max"] if "target_max" in v else v["value"] >= v["target"]
+    return out
+
+
+def _difference(a: dict, b: dict, axis: str, **target) -> dict:
+    """a's rate minus b's on one axis, with the paired interval when both kept per-task outcomes."""
+    out = {"value": a[axis] - b[axis], **target}
+    pa, pb = a.get("per_task", {}).get(axis), b.get("per_task", {}).get(axis)
+    if pa is not None and pb is not None and len(pa) == len(pb):
+        _, lo, hi = paired_difference(pa, pb)
+        out["ci95"] = [round(lo, 9), round(hi, 9)]
     return out
 
 
@@ -153,10 +168,15 @@ def _smooth(values: list[float], k: int = 25) -> np.ndarray:
 
 
 def report_sections(results: dict, summary: dict, scores: dict, rows: list[dict]) -> str:
-    lines = ["", "## Acceptance checks", "", "| check | value | target | met |", "|---|---|---|---|"]
+    lines = ["", "## Acceptance checks", "",
+             "`met` judges the value. For a difference of two models, the paired 95% interval over the same",
+             "tasks and seeds says whether it stands out from the benchmark's sampling noise (a second",
+             "training run varies more).", "",
+             "| check | value | paired 95% interval | target | met |", "|---|---|---|---|---|"]
     for name, v in summary.items():
         target = f"<= {v['target_max']}" if "target_max" in v else f">= {v['target']}"
-        lines.append(f"| {name} | {v['value']:.3f} | {target} | {'yes' if v['met'] else 'NO'} |")
+        ci = f"[{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]" if "ci95" in v else "-"
+        lines.append(f"| {name} | {v['value']:.3f} | {ci} | {target} | {'yes' if v['met'] else 'NO'} |")
     lines += ["", "## Held-out phrasings and families vs in-distribution (Task)", "",
               "| model | in-distribution | held-out |", "|---|---|---|"]
     for name, s in results.items():
