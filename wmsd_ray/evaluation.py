@@ -26,12 +26,13 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def mean_interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
-    """Normal interval of a mean (for Avg, a mean of three correlated rates per task)."""
+def mean_interval(values: np.ndarray, z: float = 1.96, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
+    """Normal interval of a mean, kept inside the values' range (for Avg, a mean of three
+    correlated rates per task; for a paired difference, whose per-task values lie in [-1, 1])."""
     if len(values) < 2:
         return (float(values.mean()) if len(values) else 0.0,) * 2
     half = z * float(values.std(ddof=1)) / math.sqrt(len(values))
-    return (max(0.0, float(values.mean()) - half), min(1.0, float(values.mean()) + half))
+    return (max(bounds[0], float(values.mean()) - half), min(bounds[1], float(values.mean()) + half))
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
@@ -44,11 +45,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], z: float = 1.96) -
     if len(a) != len(b):
         raise ValueError(f"paired outcomes need equal lengths, got {len(a)} and {len(b)}")
     d = np.asarray(a, float) - np.asarray(b, float)
-    if len(d) == 0:
-        return (0.0, 0.0, 0.0)
-    mean = float(d.mean())
-    half = z * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0
-    return (mean, mean - half, mean + half)
+    return (float(d.mean()) if len(d) else 0.0, *mean_interval(d, z, bounds=(-1.0, 1.0)))
 
 
 def score_verdicts(verdicts: Sequence[Verdict]) -> dict:
