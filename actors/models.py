@@ -95,7 +95,8 @@ class DemonstratorWorker(_ModelWorker):
         teacher = []
         for k in range(group.latents.shape[0] - 1):
             x = torch.from_numpy(group.latents[k])
-            teacher.append(bb.velocity(x, torch.full((g,), float(group.sigmas[k])), cond).float().numpy())
+            s, s_next = torch.full((g,), float(group.sigmas[k])), torch.full((g,), float(group.sigmas[k + 1]))
+            teacher.append(bb.velocity(x, s, cond, s_next).float().numpy())
         mask = bb.gen_mask(torch.from_numpy(group.latents[0, :1])).numpy()[0]
         group.r_distill = distill_reward(group.student_v, np.stack(teacher), group.sigmas, mask)
         return group

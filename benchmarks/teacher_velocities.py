@@ -95,7 +95,7 @@ def main() -> None:
     add_lora(bb, cfg.model.lora, seed=cfg.seed)
     engine = make_engine(bb, lora_parameters(bb), cfg.learner, torch.device("cpu"))
     gen = torch.Generator().manual_seed(cfg.seed)
-    x0 = torch.randn(bb.latent_shape(B), generator=gen).numpy()
+    x0 = torch.randn(bb.state_shape(B), generator=gen).numpy()
     batch = TrainBatch(0, "policy", np.stack([t.image for t in tasks]), [t.task for t in tasks],
                        [t.solution for t in tasks], x0, np.ones(B, np.float32), np.zeros(B, np.int64), np.zeros(0))
     rl = dict(cfg.algorithm.rl_losses)

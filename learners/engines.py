@@ -52,8 +52,10 @@ class DDPEngine(Engine):
         if self.world() > 1:
             from torch.nn.parallel import DistributedDataParallel
 
+            # Two experts: each step runs one of them, so the other's parameters are unused.
             backbone.forward_module = DistributedDataParallel(
-                backbone.transformer, device_ids=[device.index] if device.type == "cuda" else None)
+                backbone.trainable_module(), device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=backbone.transformer_2 is not None)
 
     def step(self, loss: torch.Tensor) -> float:
         self.opt.zero_grad(set_to_none=True)
@@ -92,7 +94,7 @@ class DeepSpeedEngine(Engine):
         }
         # A torch optimizer: DeepSpeed's own AdamW would compile fused_adam (~76 s on CPU).
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.engine, self.opt, _, _ = deepspeed.initialize(model=backbone.transformer, optimizer=opt, config=ds_config)
+        self.engine, self.opt, _, _ = deepspeed.initialize(model=backbone.trainable_module(), optimizer=opt, config=ds_config)
         backbone.forward_module = self.engine
 
     def step(self, loss: torch.Tensor) -> float:

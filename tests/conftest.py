@@ -74,3 +74,36 @@ def tiny_backbone_factory(text_encoder):
 @pytest.fixture(scope="session")
 def tiny_images(corpus_batch):
     return corpus_batch[0][:, 0]
+
+
+GUIDED = {  # each pipeline's guidance, with its default scales (LTX-2: every term of its stack)
+    "wan": ["model.guidance.scale=5.0", "model.guidance.scale_2=3.0", "model.guidance.negative_prompt=static"],
+    "ltx2": ["model.guidance.scale=3.0", "model.guidance.audio_scale=7.0", "model.guidance.stg_scale=1.0",
+             "model.guidance.stg_blocks=[1]", "model.guidance.modality_scale=3.0", "model.guidance.rescale=0.7",
+             "model.guidance.negative_prompt=static"],
+    "hunyuan15": ["model.guidance.scale=6.0", "model.guidance.negative_prompt=static"],
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_hub(tmp_path_factory):
+    """Tiny random diffusers pipelines in the real repo layout, each built once per session:
+    ``tiny_hub(variant)`` -> its folder."""
+    from wmsd_ray.models.tiny_hub import save_tiny_pipeline
+
+    built = {}
+
+    def folder(variant: str):
+        if variant not in built:
+            built[variant] = save_tiny_pipeline(variant, tmp_path_factory.mktemp(variant.replace(".", "_")) / "repo")
+        return built[variant]
+    return folder
+
+
+def hub_config(folder, variant: str, *overrides: str, guided: bool = False) -> Config:
+    """The config that runs a tiny hub variant through ``model.hub`` (the cluster loading path)."""
+    from wmsd_ray.models.tiny_hub import COMMON, TINY_OVERRIDES
+
+    extra = GUIDED[TINY_OVERRIDES[variant][0].split("=")[1]] if guided else []
+    return load_config(None, COMMON + ["model.sample_steps=3"] + TINY_OVERRIDES[variant] + [f"model.hub={folder}",
+                                                                                            *extra, *overrides])

@@ -83,7 +83,7 @@ def test_anchor_vanishes_when_student_equals_teacher_and_total_loss_flags_nan(ti
     bb = tiny_backbone_factory()
     add_lora(bb, bb.cfg.lora)  # B = 0: the Executor starts exactly as the Demonstrator
     same = ["[red circle]: go to the top-left corner"] * 2
-    batch = TrainBatch(0, "teacher", tiny_images[:2], same, same, np.zeros((2, *bb.latent_shape(1)[1:]), np.float32),
+    batch = TrainBatch(0, "teacher", tiny_images[:2], same, same, np.zeros((2, *bb.state_shape(1)[1:]), np.float32),
                        np.ones(2, np.float32), np.full(2, -1), np.zeros(0, np.float32), seed=1)
     loss, m = total_loss(LossContext(bb, batch, torch.Generator().manual_seed(0)), {"anchor": 1.0})
     assert float(loss.detach()) < 1e-10
@@ -137,7 +137,7 @@ def test_anchor_targets_from_the_demonstrator_give_the_learners_loss(tiny_backbo
             p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
     tasks = ["[red circle]: go to the top-left corner", "[blue square]: go to the centre"] * 2
     solutions = ["The red circle slides one cell left. Nothing else moves."] * 4
-    x0 = torch.randn((4, *student.latent_shape(1)[1:]), generator=torch.Generator().manual_seed(5)).numpy()
+    x0 = torch.randn((4, *student.state_shape(1)[1:]), generator=torch.Generator().manual_seed(5)).numpy()
     make = lambda: TrainBatch(0, "policy", np.concatenate([tiny_images[:2]] * 2), tasks, solutions, x0,  # noqa: E731
                               np.array([1.0, 0.5, 0.0, 1.0], np.float32), np.zeros(4, np.int64), np.zeros(0), seed=11)
     weights = {"awm": 1.0, "anchor": 1.0}

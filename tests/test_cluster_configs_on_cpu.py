@@ -10,7 +10,8 @@ from wmsd_ray.config import load_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("preset,backbone", [("ltx2_paper.yaml", "ltx2"), ("hunyuan15_paper.yaml", "hunyuan15")])
+@pytest.mark.parametrize("preset,backbone", [("ltx2_paper.yaml", "ltx2"), ("hunyuan15_paper.yaml", "hunyuan15"),
+                                             ("wan22_i2v.yaml", "wan")])
 def test_paper_presets_load_and_pin_pools_to_node_types(preset, backbone):
     cfg = load_config(str(ROOT / "configs" / preset))
     assert cfg.model.backbone == backbone and cfg.model.hub and not cfg.model.checkpoint

@@ -37,7 +37,7 @@ def test_dotted_overrides_are_typed():
     ("model.prediction=eps", "model.prediction must be 'x0' or 'velocity'"),
     ("sampling.eta=-1", "sampling.eta must be >= 0"),
     ("algorithm.rl_losses={flow_grpo: 1.0}", "flow_grpo, which needs SDE sampling: set sampling.eta > 0"),
-    ("eval.prompt=caption", "eval.prompt must be 'solution' or 'task'"),
+    ("eval.prompt=caption", "eval.prompt must be 'solution', 'task' or 'outcome'"),
     ("judge.backend=vllm", "judge.backend=vllm needs judge.vlm.model"),
     ("algorithm.rl_losses={awm:1.0}", "{awm:1.0} needs a space after the colon"),
     ("algorithm.rl_losses={awm: x}", "algorithm.rl_losses.awm must be a float"),

@@ -4,7 +4,8 @@ Benchmarks: ``worldtasks-mini`` (the 200 shipped tasks), ``worldtasks`` (a World
 folder, ``--data``), ``dreamgen`` (a folder of already generated videos, ``--data``; no
 sampling). The judge is ``judge.backend`` (world, transformers, vllm, http), set by config.
 Conditioning is the detailed solution (``--prompt solution``, the Demonstrator's native
-input) or the short task (``--prompt task``); ``--prompt solution,task`` scores both as two
+input), the short task (``--prompt task``) or the task's goal as an outcome caption
+(``--prompt outcome``); ``--prompt solution,task,outcome`` scores them as
 rows. Writes ``scores.json`` (Task, Agent, Consistency, Avg, n, 95% intervals, held-out
 split, per family), ``report.md`` with ``scores.png`` (bar chart) and ``samples.gif``
 (one column per row of the report, the same tasks side by side).
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", help="the folder for --benchmark worldtasks or dreamgen")
     ap.add_argument("--zero-shot", action=argparse.BooleanOptionalAction, default=False,
                     help="dreamgen: the videos are the zero-shot split (recorded in every result)")
-    ap.add_argument("--prompt", help="solution, task, or both comma-separated (default: eval.prompt)")
+    ap.add_argument("--prompt", help="solution, task, outcome, or several comma-separated (default: eval.prompt)")
     ap.add_argument("--checkpoint", help="model folder (default: model.checkpoint; 'packaged' = shipped Demonstrator)")
     ap.add_argument("--lora", help="a diffusers-format LoRA folder to apply (an Executor)")
     ap.add_argument("--out", default="outputs/eval", help="where scores.json and samples.gif go")
@@ -98,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         dump_yaml(cfg, out / "config.yaml")
         return _dreamgen(cfg, args)
     prompts = (args.prompt or cfg.eval.prompt).split(",")
-    bad = [p for p in prompts if p not in ("solution", "task")]
+    bad = [p for p in prompts if p not in ("solution", "task", "outcome")]
     if bad:
-        raise InputError(f"--prompt: unknown kind {bad[0]!r} (allowed: solution, task)")
+        raise InputError(f"--prompt: unknown kind {bad[0]!r} (allowed: solution, task, outcome)")
     if args.checkpoint:
         cfg.model.checkpoint = args.checkpoint
     dump_yaml(cfg, out / "config.yaml")

@@ -98,7 +98,13 @@ def score_judged(verdicts: Sequence[Verdict], tasks: Sequence[TaskSpec], split_h
 
 
 def prompts_for(tasks: Sequence[TaskSpec], prompt: str) -> list[str]:
-    """``solution``: the detailed step-by-step caption (Demonstrator); ``task``: the short instruction."""
+    """``solution``: the detailed step-by-step caption (Demonstrator); ``task``: the short instruction;
+    ``outcome``: the task's goal in the outcome register ("The red circle moves until it is ...")."""
+    if prompt == "outcome":
+        from .world.outcomes import outcome_caption
+        from .world.tasks import parse_task
+
+        return [outcome_caption(parse_task(t.task)) for t in tasks]
     return [t.solution if prompt == "solution" else t.task for t in tasks]
 
 

@@ -37,6 +37,7 @@ from .world.render import Renderer
 from .world.scene import random_scene
 
 VALIDATION_SEED = 777
+PROMPTS = ("solution", "task", "outcome")  # detailed solution, short task, the task's goal as an outcome caption
 
 
 def lr_at(step: int, cfg) -> float:
@@ -53,7 +54,9 @@ def lr_at(step: int, cfg) -> float:
 
 def corpus_batch(cfg: Config, step: int, exclude: frozenset[str]) -> tuple[np.ndarray, list[str]]:
     """The training batch for ``step``: a pure function of (corpus_seed, step)."""
-    items = list(islice(iter_corpus(cfg.world, (cfg.pretrain.corpus_seed, step), exclude), cfg.pretrain.batch_size))
+    pc = cfg.pretrain
+    stream = iter_corpus(cfg.world, (pc.corpus_seed, step), exclude, dict(pc.registers), pc.relational_weight)
+    items = list(islice(stream, pc.batch_size))
     return np.stack([v.frames for v in items]), [v.caption for v in items]
 
 
@@ -146,11 +149,13 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
         if step % pc.eval_every == 0 or step == pc.steps:
             row = {"step": step, "loss": float(np.mean(losses[-200:])), "sec_per_step": (time.time() - t_last) / max(1, len(losses))}
             row["val_task_raw"] = _score(cfg, backbone, val, "solution", judge)["task"]
+            row["val_outcome_raw"] = _score(cfg, backbone, val, "outcome", judge)["task"]
             backbone.train()
             history.append(row)
             with open(out / "train_log.jsonl", "a") as log:
                 log.write(json.dumps(row) + "\n")
-            tqdm.write(f"step {step}: loss {row['loss']:.4f}, validation Task (solution prompt) {row['val_task_raw']:.2f}", file=sys.stdout)
+            tqdm.write(f"step {step}: loss {row['loss']:.4f}, validation Task: solution prompt {row['val_task_raw']:.2f}, "
+                       f"outcome prompt {row['val_outcome_raw']:.2f}", file=sys.stdout)
             t_last, losses = time.time(), []
         if step % pc.checkpoint_every == 0 or step == pc.steps:
             _save_state(state_path, backbone, ema, opt, step, history)
@@ -174,14 +179,13 @@ def finish(cfg: Config, backbone: Backbone, ema: EMA, val: list[TaskSpec], judge
     bench = load_benchmark(cfg.world)[: cfg.eval.tasks]
     scores = {
         "validation": {"raw_task": raw_val["task"], "ema_task": ema_val["task"], "chosen": "ema" if use_ema else "raw"},
-        "benchmark_solution": _score(cfg, backbone, bench, "solution", judge),
-        "benchmark_task": _score(cfg, backbone, bench, "task", judge),
+        **{f"benchmark_{kind}": _score(cfg, backbone, bench, kind, judge) for kind in PROMPTS},
         "steps": cfg.pretrain.steps, "history": history,
     }
     save_checkpoint(backbone, out / "demonstrator", cfg.world,
                     extra={"pretrain": to_dict(cfg.pretrain), "weights": scores["validation"]["chosen"]})
     (out / "scores.json").write_text(json.dumps(scores, indent=2))
-    for kind in ("solution", "task"):
+    for kind in PROMPTS:
         print(f"benchmark, {kind} prompt: {summary_line(scores[f'benchmark_{kind}'])}", flush=True)
     return scores
 

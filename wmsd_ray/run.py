@@ -23,6 +23,7 @@ import ray
 from .cli_util import config_parser, exits_cleanly_on_user_error
 from .config import Config, dump_yaml, load_config
 from .errors import ConfigError
+from .models.loading import check_model
 from .runtime.cluster import MemoryMonitor, connect
 
 
@@ -90,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(str(run_dir / "config.yaml"), args.overrides)
     else:
         cfg = load_config(args.config, args.overrides)
+    # The model is checked here, before a run folder or Ray exists: a missing checkpoint or a
+    # broken hub folder is one error line, not an actor's traceback after the propose phase.
+    check_model(cfg.model, cfg.world)
+    if not args.resume:
         run_dir = _run_dir(cfg)
         dump_yaml(cfg, run_dir / "config.yaml")
     monitor = MemoryMonitor()

@@ -10,7 +10,10 @@
 - ``anchor``: ||v_student - v_teacher||^2 at re-noised states (weight beta_d, 0.01 by default).
 
 For x0-predicting models the two velocity-matching terms compare x0 predictions, i.e. the
-velocity difference times sigma, which keeps small-sigma states from dominating.
+velocity difference times sigma, which keeps small-sigma states from dominating. Terms on the
+sampler's own trajectory (on-policy distillation, Flow-GRPO) use the guided velocity the sampler
+used; terms at re-noised states (distillation, AWM, the anchor) train the conditional
+prediction, as diffusion models are trained (AWM without CFG, as in the paper).
 A phase's objective is a weighted sum: ``{name: weight}`` from the config.
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 
 from ..models.backbones import Backbone, Condition
+from ..models.backbones.base import masked_mse
 from ..models.flow import add_noise, sample_train_sigmas
 from ..models.lora import adapter_disabled
 from ..models.sampling import sde_mean, sde_std, transition_log_prob
@@ -82,7 +86,8 @@ def draw_renoise(shape, shift: float, generator: torch.Generator) -> tuple[torch
     return sigma, torch.randn(shape, generator=generator)
 
 
-def _teacher_pred(bb: Backbone):
+def _trajectory_pred(bb: Backbone):
+    """What velocity-matching compares along a trajectory: x0 for x0 models, else the velocity."""
     return bb.x0 if bb.cfg.prediction == "x0" else bb.velocity
 
 
@@ -94,7 +99,7 @@ def anchor_targets(teacher: Backbone, batch: TrainBatch) -> TrainBatch:
     x0 = torch.from_numpy(np.asarray(batch.x0, np.float32))
     sigma, noise = draw_renoise(x0.shape, teacher.cfg.timestep_shift, torch.Generator().manual_seed(int(batch.seed)))
     cond = teacher.condition(batch.images, list(batch.solutions))
-    out = _teacher_pred(teacher)(add_noise(x0, noise, sigma), sigma, cond).float()
+    out = teacher.predict(add_noise(x0, noise, sigma), sigma, cond).float()
     batch.renoise_sigma, batch.renoise_noise, batch.teacher_out = sigma.numpy(), noise.numpy(), out.numpy()
     return batch
 
@@ -110,21 +115,15 @@ def register(name: str):
     return deco
 
 
-def _masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.expand_as(a)
-    return ((a - b) ** 2 * m).sum(dim=tuple(range(1, a.ndim))) / m[0].sum()
-
-
-def _teacher_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor,
-                 student: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample ||student - teacher||^2 at x_t (x0 space for x0 models, else velocity)."""
+def _trajectory_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor,
+                    sigma_next: torch.Tensor) -> torch.Tensor:
+    """Per-sample ||student - teacher||^2 at trajectory states (x0 space for x0 models, else velocity)."""
     bb, rows = ctx.backbone, x_t.shape[0]
-    pred = _teacher_pred(bb)
-    if student is None:
-        student = pred(x_t, sigma, ctx.cond("task", rows))
+    pred = _trajectory_pred(bb)
+    student = pred(x_t, sigma, ctx.cond("task", rows), sigma_next)
     with torch.no_grad(), adapter_disabled(bb):
-        teacher = pred(x_t, sigma, ctx.cond("solution", rows))
-    return _masked_mse(student, teacher, bb.gen_mask(student))
+        teacher = pred(x_t, sigma, ctx.cond("solution", rows), sigma_next)
+    return masked_mse(student, teacher, bb.gen_mask(student))
 
 
 @register("off_policy_distill")
@@ -146,11 +145,13 @@ def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
 @register("anchor")
 def anchor(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, sigma, noise = ctx.renoised()
+    student = ctx.student_out()
     if ctx.batch.teacher_out.size:  # computed by the Demonstrator at these very states
-        student = ctx.student_out()
-        gap = _masked_mse(student, torch.from_numpy(ctx.batch.teacher_out), ctx.backbone.gen_mask(student))
+        teacher = torch.from_numpy(ctx.batch.teacher_out)
     else:
-        gap = _teacher_gap(ctx, add_noise(x0, noise, sigma), sigma, student=ctx.student_out())
+        with torch.no_grad(), adapter_disabled(ctx.backbone):
+            teacher = ctx.backbone.predict(add_noise(x0, noise, sigma), sigma, ctx.cond("solution"))
+    gap = masked_mse(student, teacher, ctx.backbone.gen_mask(student))
     return gap.mean(), {"teacher_gap": float(gap.detach().mean())}
 
 
@@ -163,8 +164,8 @@ def on_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     k_steps, rows = b.latents.shape[0] - 1, b.latents.shape[1]
     ks = torch.randint(0, k_steps, (rows,), generator=ctx.generator)
     x_t = torch.stack([torch.from_numpy(np.asarray(b.latents[int(k), i])) for i, k in enumerate(ks)])
-    sigma = torch.from_numpy(np.asarray(b.sigmas, np.float32))[ks]
-    gap = _teacher_gap(ctx, x_t, sigma)
+    sigmas = torch.from_numpy(np.asarray(b.sigmas, np.float32))
+    gap = _trajectory_gap(ctx, x_t, sigmas[ks], sigmas[ks + 1])
     return gap.mean(), {"on_policy_gap": float(gap.detach().mean())}
 
 
@@ -184,8 +185,8 @@ def flow_grpo(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     for k in steps:
         x = torch.from_numpy(np.asarray(b.latents[k], np.float32))
         x_next = torch.from_numpy(np.asarray(b.latents[k + 1], np.float32))
-        s = torch.full((b.size,), float(sigmas[k]))
-        mean = sde_mean(x, bb.velocity(x, s, cond).float(), sigmas, k, b.eta)
+        s, s_next = torch.full((b.size,), float(sigmas[k])), torch.full((b.size,), float(sigmas[k + 1]))
+        mean = sde_mean(x, bb.velocity(x, s, cond, s_next).float(), sigmas, k, b.eta)
         new_lp = transition_log_prob(x_next, mean, sigmas, k, b.eta, mask)
         ratio = torch.exp(new_lp - torch.from_numpy(np.asarray(b.log_probs[k], np.float32)))
         clipped = torch.clamp(ratio, 1 - ctx.grpo_clip, 1 + ctx.grpo_clip)
@@ -193,9 +194,9 @@ def flow_grpo(ctx: LossContext) -> tuple[torch.Tensor, dict]:
         ratios.append(ratio.detach())
         if ctx.grpo_kl > 0:
             with torch.no_grad(), adapter_disabled(bb):
-                ref_mean = sde_mean(x, bb.velocity(x, s, cond).float(), sigmas, k, b.eta)
+                ref_mean = sde_mean(x, bb.velocity(x, s, cond, s_next).float(), sigmas, k, b.eta)
             scale = sde_std(sigmas, k, b.eta) * math.sqrt(float(sigmas[k] - sigmas[k + 1]))
-            kl = _masked_mse(mean, ref_mean, mask) / (2 * max(scale, 1e-8) ** 2)
+            kl = masked_mse(mean, ref_mean, mask) / (2 * max(scale, 1e-8) ** 2)
             kls.append(kl.mean())
             losses[-1] = losses[-1] + ctx.grpo_kl * kls[-1]
     ratio_all = torch.stack(ratios)

@@ -154,6 +154,7 @@ class CheckConfig:
 
 
 BACKBONE_NAMES = ("wan", "ltx2", "hunyuan15")
+DTYPES = ("float32", "bfloat16", "float16")
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "net.0.proj", "net.2")  # attention + feed-forward
 
 
@@ -174,13 +175,68 @@ class LoraConfig:
 
 
 @dataclass
+class GuidanceConfig:
+    """Classifier-free guidance, as the diffusers pipelines apply it (``scale`` 1 = off).
+
+    The guided velocity is what the ODE, the SDE and their log-probs use; flow-matching terms
+    (distillation, AWM, the anchor) train the conditional prediction, as diffusion models are
+    trained. LTX-2 guides in x0 space with its extra terms (spatio-temporal guidance on
+    ``stg_blocks``, modality isolation, rescale); ``audio_*`` of 0 means "as for video", as in
+    its pipeline. ``scale_2`` is Wan2.2 A14B's low-noise expert (0 = ``scale``)."""
+
+    scale: float = 1.0
+    negative_prompt: str = ""
+    scale_2: float = 0.0
+    rescale: float = 0.0
+    stg_scale: float = 0.0
+    stg_blocks: list[int] = field(default_factory=list)
+    modality_scale: float = 1.0
+    audio_scale: float = 0.0
+    audio_rescale: float = 0.0
+    audio_stg_scale: float = 0.0
+    audio_modality_scale: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether any guidance term needs an extra forward pass."""
+        return (self.scale > 1.0 or self.audio_scale > 1.0 or self.stg_scale > 0 or self.audio_stg_scale > 0
+                or self.modality_scale > 1.0 or self.audio_modality_scale > 1.0 or self.scale_2 > 1.0)
+
+    def validate(self) -> None:
+        for key in ("scale", "scale_2", "rescale", "stg_scale", "modality_scale", "audio_scale", "audio_rescale",
+                    "audio_stg_scale", "audio_modality_scale"):
+            _require(getattr(self, key) >= 0, f"model.guidance.{key} must be >= 0, got {getattr(self, key)}")
+        _require(not (self.stg_scale > 0 or self.audio_stg_scale > 0) or bool(self.stg_blocks),
+                 "model.guidance.stg_scale > 0 needs model.guidance.stg_blocks (the perturbed transformer blocks)")
+
+
+@dataclass
+class LTX2Config:
+    """What the LTX-2 image-to-video pipeline takes beyond the common keys (its call defaults)."""
+
+    frame_rate: float = 24.0
+    image_crf: int = 0  # H.264 re-compression of the first frame (the pipeline's default is 33; needs PyAV)
+    cross_timestep: bool = True
+
+    def validate(self) -> None:
+        _require(self.frame_rate > 0, f"model.ltx2.frame_rate must be > 0, got {self.frame_rate}")
+        _require(self.image_crf >= 0, f"model.ltx2.image_crf must be >= 0, got {self.image_crf}")
+
+
+@dataclass
 class ModelConfig:
     """The video backbone. ``checkpoint``: ``packaged`` (the shipped Demonstrator), a folder, or
     empty = random init from the tiny shape below.
 
-    ``hub`` loads a real diffusers checkpoint (path or hub id) on a cluster; the tiny
-    shape keys are then ignored. ``prediction`` is what the network outputs: ``x0``
-    (the embedded model; decisive at this size) or ``velocity`` (real checkpoints).
+    ``hub`` loads a real diffusers pipeline (a repo folder or hub id) exactly as its pipeline
+    does: its own text and image encoders, VAE, scheduler config; the tiny shape keys are then
+    ignored. ``prediction`` is what the network outputs: ``x0`` (the embedded model; decisive at
+    this size) or ``velocity`` (real checkpoints). ``max_text_tokens`` 0 takes the pipeline's
+    own prompt length (Wan 512, LTX-2 1024, HunyuanVideo-1.5 1000). ``sigmas``: the pipeline's
+    ``sigmas`` argument (e.g. the distilled LTX-2 list); empty = its default schedule for
+    ``sample_steps``. ``timestep_shift`` shapes the embedded model's schedule and every
+    backbone's training noise levels; a hub checkpoint samples with its own scheduler config.
+    ``text_cache``: prompts whose embeddings are kept (they repeat across groups).
     """
 
     backbone: str = "wan"
@@ -196,6 +252,11 @@ class ModelConfig:
     max_text_tokens: int = 48
     timestep_shift: float = 5.0
     sample_steps: int = 16
+    sigmas: list[float] = field(default_factory=list)
+    dtype: str = "float32"
+    text_cache: int = 20000
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    ltx2: LTX2Config = field(default_factory=LTX2Config)
     lora: LoraConfig = field(default_factory=LoraConfig)
 
     def validate(self) -> None:
@@ -203,9 +264,19 @@ class ModelConfig:
                  f"model.backbone must be one of {list(BACKBONE_NAMES)}, got {self.backbone!r}")
         _require(self.prediction in ("x0", "velocity"),
                  f"model.prediction must be 'x0' or 'velocity', got {self.prediction!r}")
-        for key in ("layers", "heads", "head_dim", "ffn_dim", "patch", "max_text_tokens", "sample_steps"):
+        for key in ("layers", "heads", "head_dim", "ffn_dim", "patch", "sample_steps"):
             _require(getattr(self, key) >= 1, f"model.{key} must be >= 1, got {getattr(self, key)}")
+        _require(self.max_text_tokens >= 1 or (self.max_text_tokens == 0 and bool(self.hub)),
+                 f"model.max_text_tokens must be >= 1 (0 = the pipeline's own, with model.hub), got {self.max_text_tokens}")
         _require(self.timestep_shift > 0, f"model.timestep_shift must be > 0, got {self.timestep_shift}")
+        _require(not self.sigmas or len(self.sigmas) == self.sample_steps,
+                 f"model.sigmas has {len(self.sigmas)} values but model.sample_steps is {self.sample_steps}")
+        _require(self.dtype in DTYPES, f"model.dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
+        _require(self.text_cache >= 0, f"model.text_cache must be >= 0, got {self.text_cache}")
+        _require(not (self.hub and self.prediction != "velocity"),
+                 "model.hub pipelines predict velocity: set model.prediction=velocity")
+        _require(not (self.hub and self.checkpoint),
+                 "model.hub and model.checkpoint are exclusive: a hub pipeline is the base, set model.checkpoint=''")
 
 
 @dataclass
@@ -231,7 +302,7 @@ class SamplingConfig:
 class PretrainConfig:
     """``python -m wmsd_ray.pretrain``: the embedded Demonstrator on the caption corpus."""
 
-    steps: int = 7000
+    steps: int = 12000
     batch_size: int = 16
     lr: float = 1.0e-3
     min_lr_fraction: float = 0.05
@@ -241,9 +312,13 @@ class PretrainConfig:
     grad_clip: float = 1.0
     ema: float = 0.995
     checkpoint_every: int = 500
-    eval_every: int = 1500
+    eval_every: int = 2000
     eval_videos: int = 64
     corpus_seed: int = 4242
+    # Caption registers of the corpus (world/outcomes.py): step-by-step motion, where the agent
+    # ends, or both; goal-directed items draw relational goal families with this weight each.
+    registers: dict[str, float] = field(default_factory=lambda: {"motion": 0.4, "outcome": 0.3, "both": 0.3})
+    relational_weight: float = 2.0
     threads: int = 2
     output: str = "outputs/pretrain"
 
@@ -254,6 +329,11 @@ class PretrainConfig:
         _require(0 <= self.decay_start <= 1, f"pretrain.decay_start must be in [0, 1], got {self.decay_start}")
         _require(0 <= self.ema < 1, f"pretrain.ema must be in [0, 1), got {self.ema}")
         _require(self.checkpoint_every >= 1, "pretrain.checkpoint_every must be >= 1")
+        bad = sorted(set(self.registers) - {"motion", "outcome", "both"})
+        _require(not bad, f"pretrain.registers: unknown register {bad[0] if bad else ''!r} (allowed: motion, outcome, both)")
+        _require(all(v >= 0 for v in self.registers.values()) and sum(self.registers.values()) > 0,
+                 "pretrain.registers needs non-negative shares with a positive sum")
+        _require(self.relational_weight > 0, f"pretrain.relational_weight must be > 0, got {self.relational_weight}")
 
 
 @dataclass
@@ -266,7 +346,8 @@ class EvalConfig:
     gif_tasks: int = 16
 
     def validate(self) -> None:
-        _require(self.prompt in ("solution", "task"), f"eval.prompt must be 'solution' or 'task', got {self.prompt!r}")
+        _require(self.prompt in ("solution", "task", "outcome"),
+                 f"eval.prompt must be 'solution', 'task' or 'outcome', got {self.prompt!r}")
         _require(1 <= self.tasks <= 200, f"eval.tasks must be in [1, 200], got {self.tasks}")
 
 

@@ -1,14 +1,19 @@
-"""Video <-> latent codecs. Latents are (B, C, T, h, w) float32, as diffusers lays them out.
+"""Video <-> latent codecs. Latents are (B, C, T, h, w), as diffusers lays them out.
 
 ``PixelCodec`` is the embedded default: the "latent space" is the video itself in [-1, 1]
-(at 32 px a VAE costs more than it saves; see the model card). ``VaeCodec`` wraps any
-diffusers video autoencoder (AutoencoderKLWan, AutoencoderKLLTX2Video,
-AutoencoderKLHunyuanVideo15) with its latent normalisation.
+(at 32 px a VAE costs more than it saves; see the model card). ``VaeCodec`` wraps a diffusers
+video autoencoder with the latent normalisation its pipeline applies, which differs per model
+(Wan: config mean/std; LTX-2: buffer mean/std and a scaling factor; HunyuanVideo-1.5: a scaling
+factor only), so each backbone hands it its own pair of functions.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
+
+Norm = Callable[[torch.Tensor], torch.Tensor]
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -30,33 +35,43 @@ class PixelCodec:
     def encode(self, frames: np.ndarray) -> torch.Tensor:
         return frames_to_tensor(frames)
 
+    def encode_pixels(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> latents (the identity here)."""
+        return video.float()
+
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         return tensor_to_frames(latents)
 
 
 class VaeCodec:
-    """A diffusers video VAE; latents are normalised to unit scale with the VAE's statistics."""
+    """A frozen diffusers video VAE; ``normalize``/``denormalize`` map its raw latents to the
+    transformer's space and back, exactly as the backbone's pipeline does."""
 
-    def __init__(self, vae: torch.nn.Module):
+    def __init__(self, vae: torch.nn.Module, normalize: Norm, denormalize: Norm, scale: tuple[int, int, int],
+                 decode_kwargs: Callable[[torch.Tensor], dict] | None = None, max_batch: int = 0):
         self.vae = vae.eval().requires_grad_(False)
+        self.max_batch = max_batch  # 0 = any; 1 where a VAE cannot decode batches (see HunyuanVideo-1.5)
         cfg = vae.config
         self.channels = int(cfg.latent_channels if hasattr(cfg, "latent_channels") else cfg.z_dim)
-        mean = getattr(cfg, "latents_mean", None)
-        std = getattr(cfg, "latents_std", None)
-        shape = (1, self.channels, 1, 1, 1)
-        self._mean = torch.tensor(mean).view(shape) if mean is not None else torch.zeros(shape)
-        self._std = torch.tensor(std).view(shape) if std is not None else torch.ones(shape)
-        self._scaling = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
-        t = int(getattr(cfg, "temporal_compression_ratio", 0) or getattr(cfg, "scale_factor_temporal", 0) or 4)
-        s = int(getattr(cfg, "spatial_compression_ratio", 0) or getattr(cfg, "scale_factor_spatial", 0) or 8)
-        self.scale = (t, s, s)
+        self.normalize, self.denormalize, self.scale = normalize, denormalize, scale
+        self.decode_kwargs = decode_kwargs or (lambda z: {})
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
 
     @torch.no_grad()
+    def encode_pixels(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> normalised latents (the distribution's mode, as pipelines take)."""
+        dist = self.vae.encode(video.to(self.dtype)).latent_dist
+        return self.normalize(dist.mode().float())
+
     def encode(self, frames: np.ndarray) -> torch.Tensor:
-        dist = self.vae.encode(frames_to_tensor(frames)).latent_dist
-        return (dist.mode() - self._mean) / self._std * self._scaling
+        return self.encode_pixels(frames_to_tensor(frames))
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
-        x = latents / self._scaling * self._std + self._mean
-        return tensor_to_frames(self.vae.decode(x).sample)
+        x = self.denormalize(latents.float()).to(self.dtype)
+        step = self.max_batch or x.shape[0]
+        return np.concatenate([tensor_to_frames(self.vae.decode(z, **self.decode_kwargs(z), return_dict=False)[0])
+                               for z in x.split(step)])

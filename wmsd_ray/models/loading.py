@@ -1,4 +1,4 @@
-"""Build a backbone from config: tiny random init, our own checkpoint, or a real hub checkpoint.
+"""Build a backbone from config: tiny random init, our own checkpoint, or a real diffusers pipeline.
 
 Our checkpoints are folders: ``transformer/`` (diffusers ``save_pretrained``, safetensors)
 and ``model.yaml`` (the model and world keys it was trained with). Loading compares those
@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
 import yaml
+from diffusers import FlowMatchEulerDiscreteScheduler
 
 from ..config import ModelConfig, WorldConfig, to_dict
 from ..errors import ConfigError
 from .backbones import BACKBONES, Backbone
-from .codec import PixelCodec, VaeCodec
+from .codec import PixelCodec
 from .text import TextEncoder
 
 # Keys that fix the network's shape or meaning; a checkpoint must agree on all of them.
@@ -52,37 +52,46 @@ def check_checkpoint(path: Path, model: ModelConfig, world: WorldConfig) -> None
                 )
 
 
+def check_model(model: ModelConfig, world: WorldConfig) -> None:
+    """What the driver checks before Ray starts any work: the checkpoint or hub folder is there,
+    complete, of the right kind, and its weights fit its config (no weights are loaded)."""
+    if model.hub:
+        from .hub import check_hub
+
+        check_hub(model)
+        if model.backbone == "ltx2" and model.ltx2.image_crf:
+            import importlib.util
+
+            if importlib.util.find_spec("av") is None:
+                raise ConfigError(f"model.ltx2.image_crf={model.ltx2.image_crf} re-compresses the first frame with "
+                                  "PyAV, which is not installed: pip install av, or set model.ltx2.image_crf=0")
+    elif model.checkpoint:
+        check_checkpoint(resolve_checkpoint(model.checkpoint), model, world)
+
+
 def build_backbone(model: ModelConfig, world: WorldConfig, text: TextEncoder | None = None) -> Backbone:
     cls = BACKBONES[model.backbone]
     if model.hub:
-        return _from_hub(cls, model, world)
-    text = text or TextEncoder(model.text_encoder, model.max_text_tokens)
-    codec = PixelCodec()
-    if model.checkpoint:
-        path = resolve_checkpoint(model.checkpoint)
+        from .hub import load_pipeline
+
+        return cls.from_pipeline(load_pipeline(model), model, world)
+    path = resolve_checkpoint(model.checkpoint) if model.checkpoint else None
+    if path is not None:
         check_checkpoint(path, model, world)
+    if model.backbone != "wan":
+        raise ConfigError(f"model.backbone={model.backbone} runs from a diffusers pipeline: set model.hub "
+                          "(the embedded world's own checkpoints are tiny pixel-space Wan models)")
+    text = text or TextEncoder(model.text_encoder, model.max_text_tokens, model.text_cache)
+    codec = PixelCodec()
+    if path is not None:
         try:
             transformer = cls.transformer_class.from_pretrained(path / "transformer")
         except (OSError, ValueError, RuntimeError) as e:
             raise ConfigError(f"model.checkpoint: cannot load {path / 'transformer'}: {e}") from e
     else:
         transformer = cls.tiny_transformer(model, codec.channels, text.dim)
-    return cls(transformer.float().eval(), codec, text, model, world.frames, world.resolution)
-
-
-def _from_hub(cls: type[Backbone], model: ModelConfig, world: WorldConfig) -> Backbone:
-    """A real diffusers pipeline folder or hub id: ``transformer/``, ``vae/`` (and a text encoder)."""
-    from diffusers import AutoModel as DiffusersAutoModel
-
-    try:
-        transformer = cls.transformer_class.from_pretrained(model.hub, subfolder="transformer",
-                                                            torch_dtype=torch.bfloat16)
-        vae = DiffusersAutoModel.from_pretrained(model.hub, subfolder="vae", torch_dtype=torch.float32)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"model.hub: cannot load a {cls.name} pipeline from {model.hub!r}: {e}") from e
-    encoder = model.text_encoder if model.text_encoder != "minilm" else os.path.join(model.hub, "text_encoder")
-    text = TextEncoder(encoder, model.max_text_tokens)
-    return cls(transformer.eval(), VaeCodec(vae), text, model, world.frames, world.resolution)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=model.timestep_shift)
+    return cls(transformer.float().eval(), codec, text, model, world.frames, world.resolution, scheduler)
 
 
 def save_checkpoint(backbone: Backbone, path: str | os.PathLike, world: WorldConfig, extra: dict | None = None) -> None:

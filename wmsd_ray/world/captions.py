@@ -69,14 +69,16 @@ def landmark(scene: Scene, agent: str, cell: Cell) -> str:
     return ""
 
 
-def write_caption(scene: Scene, agent: str, path: list[Cell]) -> str:
-    """Caption for ``agent`` walking ``path`` in ``scene`` (scene = first frame)."""
+def write_caption(scene: Scene, agent: str, path: list[Cell], where: str | None = None) -> str:
+    """Caption for ``agent`` walking ``path`` in ``scene`` (scene = first frame); it stops at a
+    landmark, or at ``where`` (an outcome's state phrase) when given."""
     segments = segments_of(path)
     if not segments:
         return "Nothing moves."
     moves = [f"slides {NUMBER_WORDS[n]} cell{'s' if n > 1 else ''} {d}" for d, n in segments]
     text = f"The {agent} " + ", then ".join(moves)
-    where = landmark(scene.moved(agent, path[-1]), agent, path[-1])
+    if where is None:
+        where = landmark(scene.moved(agent, path[-1]), agent, path[-1])
     text += f", and stops {where}." if where else ", and stops."
     return text + " Nothing else moves."
 

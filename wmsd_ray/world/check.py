@@ -27,6 +27,7 @@ BARS = {  # name -> (minimum or maximum, threshold)
     "mismatch_clean.task": ("max", 0.02), "mismatch_noisy.task": ("max", 0.02),
     "faults_clean.caught": ("min", 0.99), "faults_noisy.caught": ("min", 0.99),
     "proposer.feasible": ("min", 0.95), "proposer.solution_task": ("min", 0.95),
+    "corpus.outcome_parsed": ("min", 1.0), "corpus.outcome_true": ("min", 0.99), "corpus.motion_acted": ("min", 1.0),
 }
 
 
@@ -78,6 +79,7 @@ def run_check(cfg: Config) -> dict:
             caught[kind] = sum(not v.consistency for v in judge.judge_batch(bad, tasks)) / len(bad)
         out[label] = {**caught, "caught": min(caught.values())}
     out["proposer"] = check_proposer(cfg, rng, renderer, judge)
+    out["corpus"] = check_corpus(cfg, judge)
     failed = []
     for name, (kind, threshold) in BARS.items():
         section, key = name.split(".")
@@ -109,4 +111,34 @@ def check_proposer(cfg: Config, rng: np.random.Generator, renderer: Renderer, ju
         "feasible": (pairs - sum(reasons[r] for r in INFEASIBLE)) / max(1, pairs),
         "solution_task": reasons[""] / max(1, pairs),
         "unreadable_scenes": unreadable,
+    }
+
+
+def check_corpus(cfg: Config, judge: WorldJudge, n: int = 200) -> dict:
+    """The pretraining corpus says what its videos show: each outcome (outcome and both
+    registers) parses back to a goal the judge finds achieved in the rendered video, and each
+    step-by-step caption acts out, in the simulator, to the agent's rendered end cell."""
+    from itertools import islice
+
+    from .corpus import iter_corpus
+    from .outcomes import parse_outcome
+
+    pc = cfg.pretrain
+    registers = {"motion": 1.0, "outcome": 1.0, "both": 1.0}
+    items = [v for v in islice(iter_corpus(cfg.world, (cfg.check.seed, 7), benchmark_scene_keys(cfg.world),
+                                           registers, pc.relational_weight), n) if v.agent]
+    goals = [parse_outcome(v.caption) for v in items]
+    stated = [(v, g) for v, g in zip(items, goals) if v.register != "motion"]
+    verdicts = judge.judge_batch([v.frames for v, g in stated if g is not None],
+                                 [g.text() for v, g in stated if g is not None])
+    acted, stepwise = 0, [v for v in items if v.register != "outcome"]
+    for v in stepwise:  # the simulator's end cell against the one perceived in the last frame
+        agent, path = simulate_caption(Scene.from_json(v.scene_json), v.caption, cfg.world.frames)
+        seen = [d.cell for d in judge.perception.detect(v.frames[-1:])[0] if d.name == agent]
+        acted += agent == v.agent and seen == [path[-1]]
+    return {
+        "items": len(items), "stated": len(stated),
+        "outcome_parsed": sum(g is not None for _, g in stated) / max(1, len(stated)),
+        "outcome_true": sum(v.task and v.consistency for v in verdicts) / max(1, len(verdicts)),
+        "motion_acted": acted / max(1, len(stepwise)),
     }

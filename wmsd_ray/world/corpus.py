@@ -1,7 +1,11 @@
-"""The Demonstrator's pretraining corpus: random motions captioned in the caption language.
+"""The Demonstrator's pretraining corpus: motions captioned at every level of detail.
 
-No short-task prompts appear here: the pretrained model learns to follow detailed
-captions only, which is the starting point WMSD assumes.
+Each item is drawn in one register (shares in ``pretrain.registers``): ``motion`` (random
+straight runs, step by step), ``outcome`` (a goal-directed motion, said only by where the
+agent ends) or ``both`` (the same motion step by step, stopping at its outcome); see
+``outcomes.py``. Goal-directed motions are the planner's paths to a sampled goal of any
+family, relational families weighted by ``pretrain.relational_weight``. No short-task prompt
+appears here: the short tasks stay unseen, as WMSD assumes.
 """
 from __future__ import annotations
 
@@ -16,8 +20,13 @@ import pyarrow.parquet as pq
 from ..config import WorldConfig
 from ..records import to_table
 from .captions import write_caption
+from .outcomes import outcome_caption, state_phrase
+from .planner import solve
 from .render import Renderer
 from .scene import DIRECTIONS, Cell, Scene, in_grid, random_scene
+from .tasks import FAMILIES, Goal
+
+REGISTERS = ("motion", "outcome", "both")
 
 
 @dataclass
@@ -26,6 +35,31 @@ class CaptionedVideo:
     agent: str  # "" when nothing moves
     caption: str
     frames: np.ndarray  # (T, H, W, 3) uint8
+    register: str = "motion"
+
+
+def random_goal(scene: Scene, agent: str, rng: np.random.Generator, relational_weight: float) -> Goal:
+    """A goal of any family for ``agent``; relational families weigh ``relational_weight`` each."""
+    names = list(FAMILIES)
+    weights = np.array([relational_weight if FAMILIES[f].relational else 1.0 for f in names])
+    family = FAMILIES[names[int(rng.choice(len(names), p=weights / weights.sum()))]]
+    others = [o.name for o in scene.objects if o.name != agent]
+    params = {}
+    for slot, values in family.slots.items():
+        options = others if slot == "target" else list(values)
+        params[slot] = options[int(rng.integers(len(options)))]
+    return Goal(agent, family.name, tuple(sorted(params.items())))
+
+
+def goal_directed(scene: Scene, agent: str, world: WorldConfig, rng: np.random.Generator,
+                  relational_weight: float) -> tuple[Goal, list[Cell]] | None:
+    """A goal the agent can reach in this scene and the planner's path to it (None after a few misses)."""
+    for _ in range(8):
+        goal = random_goal(scene, agent, rng, relational_weight)
+        path, _why = solve(scene, goal, world.frames, world.max_segments, rng)
+        if path is not None:
+            return goal, path
+    return None
 
 
 def random_path(scene: Scene, agent: str, world: WorldConfig, rng: np.random.Generator) -> list[Cell] | None:
@@ -59,10 +93,15 @@ def random_path(scene: Scene, agent: str, world: WorldConfig, rng: np.random.Gen
     return path if len(path) > 1 else None
 
 
-def iter_corpus(world: WorldConfig, seed: int, exclude_keys: frozenset[str] = frozenset()) -> Iterator[CaptionedVideo]:
-    """An endless, reproducible stream of captioned random-motion videos."""
+def iter_corpus(world: WorldConfig, seed, exclude_keys: frozenset[str] = frozenset(),
+                registers: dict[str, float] | None = None, relational_weight: float = 1.0) -> Iterator[CaptionedVideo]:
+    """An endless, reproducible stream of captioned videos (motion captions only by default)."""
     rng = np.random.default_rng(seed)
     renderer = Renderer(world)
+    shares = registers or {"motion": 1.0}
+    names = [r for r in REGISTERS if shares.get(r, 0) > 0]
+    probs = np.array([shares[r] for r in names], dtype=float)
+    probs /= probs.sum()
     while True:
         scene = random_scene(world, rng, exclude_keys)
         if rng.random() < world.still_fraction:
@@ -70,11 +109,21 @@ def iter_corpus(world: WorldConfig, seed: int, exclude_keys: frozenset[str] = fr
             yield CaptionedVideo(scene.to_json(), "", "Nothing moves.", frames)
             continue
         agent = scene.objects[int(rng.integers(len(scene.objects)))].name
-        path = random_path(scene, agent, world, rng)
-        if path is None:
+        register = names[int(rng.choice(len(names), p=probs))] if len(names) > 1 else names[0]
+        if register == "motion":
+            path = random_path(scene, agent, world, rng)
+            if path is None:
+                continue
+            yield CaptionedVideo(scene.to_json(), agent, write_caption(scene, agent, path),
+                                 renderer.render_path(scene, agent, path))
             continue
-        yield CaptionedVideo(scene.to_json(), agent, write_caption(scene, agent, path),
-                             renderer.render_path(scene, agent, path))
+        found = goal_directed(scene, agent, world, rng, relational_weight)
+        if found is None:
+            continue
+        goal, path = found
+        caption = (outcome_caption(goal, int(rng.integers(2))) if register == "outcome"
+                   else write_caption(scene, agent, path, where=state_phrase(goal)))
+        yield CaptionedVideo(scene.to_json(), agent, caption, renderer.render_path(scene, agent, path), register)
 
 
 def write_corpus(path: str | os.PathLike, world: WorldConfig, n: int, seed: int,
