@@ -79,3 +79,15 @@ def test_phase_batch_sizes_keep_the_ablation_matched_to_rl():
         load_config(overrides=["learner.phase_batch={ablation: 8}"])
     with pytest.raises(ConfigError, match="phase_batch values must be >= learner.workers"):
         load_config(overrides=["learner.workers=2", "learner.phase_batch={distill: 1}"])
+
+
+def test_config_loads_and_validates_without_torch_or_the_world():
+    """Validation checks names from a leaf module; it must not import torch, diffusers or the world."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from wmsd_ray.config import load_config; load_config(); "
+            "print(sorted(m for m in sys.modules if m in ('torch', 'diffusers', 'transformers', 'ray') "
+            "or m.startswith(('wmsd_ray.world', 'wmsd_ray.algorithms', 'wmsd_ray.models'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from wmsd_ray.dreamgen import WorldDreamGenAnswerer, evaluate_folder, frame_indices, parse_video_name, protocol_frames
+from wmsd_ray.dreamgen import (WorldDreamGenAnswerer, evaluate_folder, frame_indices, if_prompt, parse_video_name,
+                               protocol_frames, protocol_size)
 from wmsd_ray.media import write_mp4
 from wmsd_ray.world.benchmark import load_benchmark
 from wmsd_ray.world.captions import simulate_caption
@@ -18,15 +19,31 @@ def test_video_names():
         assert parse_video_name(bad) is None
 
 
-def test_frame_sampling_is_49_evenly_spaced_at_0_3x():
-    idx = frame_indices(100)
-    assert len(idx) == 49 and idx[0] == 0 and idx[-1] == 99
-    assert np.all(np.abs(np.diff(idx) - 99 / 48) <= 1)
-    assert len(frame_indices(9)) == 49 and set(frame_indices(9)) == set(range(9))
-    video = np.random.default_rng(0).integers(0, 255, (100, 200, 300, 3), dtype=np.uint8)
+def upstream_indices(total: int, n: int = 49) -> list[int]:
+    """dreamgenbench/utils.py's rule: arange padded with the last frame, else a floored linspace."""
+    if total < n:
+        return list(range(total)) + [total - 1] * (n - total)
+    return [int(x) for x in np.linspace(0, total - 1, n, dtype=int)]
+
+
+@pytest.mark.parametrize("total", [1, 9, 17, 48, 49, 50, 93, 121, 200])
+def test_frame_indices_equal_upstreams(total):
+    assert frame_indices(total).tolist() == upstream_indices(total)
+
+
+def test_frame_indices_floor_and_pad_where_rounding_would_not():
+    assert frame_indices(50).tolist() == list(range(48)) + [49]  # round() would give 1, 2, ... shifted up
+    assert frame_indices(9).tolist() == list(range(9)) + [8] * 40  # the last frame pads at the end
+
+
+def test_frame_sizes_truncate_and_the_zero_shot_prompt_differs():
+    assert protocol_size(200, 300) == (60, 90) and protocol_size(33, 47) == (9, 14)  # round() gives (10, 14)
+    video = np.random.default_rng(0).integers(0, 255, (100, 33, 47, 3), dtype=np.uint8)
     out = protocol_frames(video)
-    assert out.shape == (49, 60, 90, 3)
-    assert np.abs(out[10].astype(int).mean() - video[idx[10]].astype(int).mean()) < 3
+    assert out.shape == (49, 9, 14, 3) and out.dtype == np.uint8
+    assert np.abs(out[10].astype(int).mean() - video[frame_indices(100)[10]].astype(int).mean()) < 8
+    plain, zero = if_prompt(False), if_prompt(True)
+    assert plain != zero and "{instruction}" in plain and "{instruction}" in zero and "HUMAN HANDS" in zero
 
 
 @pytest.fixture
@@ -40,8 +57,11 @@ def video_folder(tmp_path, cfg, renderer):
             frames = renderer.render_path(scene, agent, path)
         else:
             frames = np.repeat(t.image[None], cfg.world.frames, axis=0)
-        write_mp4(tmp_path / f"{i}_{t.task.replace(' ', '_')}.mp4", frames)
-    (tmp_path / "notes.txt").write_text("not a video")
+        folder = tmp_path / "nested" if i == 5 else tmp_path  # found recursively, as upstream globs **/*.mp4
+        folder.mkdir(exist_ok=True)
+        write_mp4(folder / f"{i}_{t.task.replace(' ', '_')}.mp4", frames)
+    (tmp_path / "notes.txt").write_text("not a video")  # ignored, as upstream ignores it
+    (tmp_path / "no_index.mp4").write_bytes(b"\x00")
     (tmp_path / "9_broken_video.mp4").write_bytes(b"\x00\x01garbage")
     return tmp_path
 

@@ -79,15 +79,54 @@ def served(tiny_vlm):
     server.shutdown()
 
 
-def test_http_backend_against_a_local_server(served, tiny_vlm, scene_image):
+def test_batched_scores_equal_one_at_a_time(tiny_vlm, scene_image):
+    """One left-padded forward pass over prompts of different lengths and image counts."""
+    other = scene_image[::-1].copy()
+    requests = [([scene_image], "Is it done? Answer yes or no."), ([scene_image, other], "Red?"),
+                ([other, other, scene_image], "Did the red circle reach the top-left corner of the board?")]
+    batched = tiny_vlm.yes_no_logits(requests)
+    single = [tiny_vlm.yes_no_logit(images, prompt) for images, prompt in requests]
+    assert np.allclose(batched, single, atol=1e-4) and len(set(np.round(single, 4))) == 3
+
+
+def test_http_judge_scores_from_server_logprobs(served, tiny_vlm, scene_image):
     client = OpenAIVLM(served, "tiny", timeout_s=30, retries=0)
     assert client.generate([scene_image], "Describe the image.", 12) == tiny_vlm.generate([scene_image], "Describe the image.", 12)
-    cfg = load_config(None, ["judge.backend=http", "judge.vlm.model=tiny", f"judge.vlm.base_url={served}", "judge.vlm.frames=2"])
-    judge = make_judge(cfg)
-    v = judge.judge(np.repeat(scene_image[None], 9, axis=0), "[red circle]: go to the centre")
-    # No logits over HTTP: the text fallback is used and labelled; random text is a counted error.
-    assert v.source == "http:text"
-    assert (v.error == "unparsed judge reply") == (judge.errors["unparsed_reply"] == 1)
+    video = np.repeat(scene_image[None], 9, axis=0)
+    task = "[red circle]: go to the centre"
+    base = ["judge.vlm.frames=2", "judge.vlm.top_logprobs=400"]  # the whole tiny vocabulary comes back
+    http = make_judge(load_config(None, ["judge.backend=http", "judge.vlm.model=tiny", f"judge.vlm.base_url={served}", *base]))
+    local = make_judge(load_config(None, ["judge.backend=transformers", f"judge.vlm.model={tiny_vlm.path}", *base]))
+    v_http, v_local = http.judge(video, task), local.judge(video, task)
+    assert v_http.source == "http:logprobs" and v_local.source == "transformers:logits"
+    assert abs(v_http.task_reward - v_local.task_reward) <= 1e-3
+
+
+class _NoLogprobs(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that ignores ``logprobs`` and answers in words."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Yes."}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_http_judge_falls_back_to_labelled_text_without_logprobs(scene_image):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoLogprobs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        judge = make_judge(load_config(None, ["judge.backend=http", "judge.vlm.model=m", f"judge.vlm.base_url={url}"]))
+        v = judge.judge(np.repeat(scene_image[None], 9, axis=0), "[red circle]: go to the centre")
+        assert v.source == "http:text" and v.task and v.task_reward == judge.cfg.judge.vlm.text_reward
+    finally:
+        server.shutdown()
 
 
 def test_http_concurrency_is_capped(served, scene_image):

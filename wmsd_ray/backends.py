@@ -30,8 +30,9 @@ def make_vlm(backend: str, vc: VLMConfig):
         from .vlm.vllm_backend import VLLMVLM, vllm_actor
 
         if ray.is_initialized():  # inside the Ray runtime: the engine gets its own GPU actor
-            return vllm_actor(vc.model, 1.0, gpu_memory_utilization=vc.gpu_memory_utilization)
-        return VLLMVLM(vc.model, vc.gpu_memory_utilization)
+            return vllm_actor(vc.model, 1.0, gpu_memory_utilization=vc.gpu_memory_utilization,
+                              top_logprobs=vc.top_logprobs)
+        return VLLMVLM(vc.model, vc.gpu_memory_utilization, top_logprobs=vc.top_logprobs)
     raise ValueError(f"unknown VLM backend {backend!r}")
 
 

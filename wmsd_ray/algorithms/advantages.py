@@ -5,6 +5,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..names import ADVANTAGE_NAMES
+
 AdvantageFn = Callable[[np.ndarray, float, float], np.ndarray]
 
 
@@ -30,6 +32,7 @@ def rloo(rewards: np.ndarray, eps: float, clip: float) -> np.ndarray:
 
 
 ADVANTAGES: dict[str, AdvantageFn] = {"grpo": grpo, "mean": mean_baseline, "rloo": rloo}
+assert tuple(ADVANTAGES) == ADVANTAGE_NAMES, "wmsd_ray/names.py must list every advantage estimator"
 
 
 def group_advantages(rewards: np.ndarray, estimator: str, eps: float, clip: float) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..models.backbones import Backbone, Condition
+from ..names import LOSS_NAMES
 from ..models.backbones.base import masked_mse
 from ..models.flow import add_noise, sample_train_sigmas
 from ..models.lora import adapter_disabled
@@ -206,6 +207,9 @@ def flow_grpo(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     if kls:
         metrics["kl"] = float(torch.stack(kls).detach().mean())
     return torch.stack(losses).mean(), metrics
+
+
+assert set(LOSSES) == set(LOSS_NAMES), "wmsd_ray/names.py must list every registered loss"
 
 
 def total_loss(ctx: LossContext, weights: dict[str, float]) -> tuple[torch.Tensor, dict]:

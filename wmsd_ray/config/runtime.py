@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from ..errors import require as _require
+from ..names import ADVANTAGE_NAMES, LOSS_NAMES
 
 
 @dataclass
@@ -165,13 +166,12 @@ class AlgorithmConfig:
     anchor_teacher: str = "learner"
 
     def validate(self) -> None:
-        from ..algorithms import ADVANTAGES, LOSSES
-
-        _require(self.advantage in ADVANTAGES, f"algorithm.advantage must be one of {sorted(ADVANTAGES)}, got {self.advantage!r}")
+        _require(self.advantage in ADVANTAGE_NAMES,
+                 f"algorithm.advantage must be one of {sorted(ADVANTAGE_NAMES)}, got {self.advantage!r}")
         for key in ("distill_losses", "rl_losses"):
             losses = getattr(self, key)
-            bad = [k for k in losses if k not in LOSSES]
-            _require(not bad, f"algorithm.{key}: unknown loss {bad[0] if bad else ''!r} (known: {', '.join(sorted(LOSSES))})")
+            bad = [k for k in losses if k not in LOSS_NAMES]
+            _require(not bad, f"algorithm.{key}: unknown loss {bad[0] if bad else ''!r} (known: {', '.join(sorted(LOSS_NAMES))})")
             _require(any(v for v in losses.values()), f"algorithm.{key} needs a non-zero weight")
         _require(0 <= self.teacher_mix < 1, "algorithm.teacher_mix must be in [0, 1)")
         _require(self.policy_rows in ("weighted", "all"), f"algorithm.policy_rows must be weighted or all, got {self.policy_rows!r}")

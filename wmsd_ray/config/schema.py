@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import require as _require
+from ..names import BACKBONE_NAMES, FAMILY_NAMES, PALETTE_NAMES, SHAPE_NAMES
 from .runtime import ActorsConfig, AlgorithmConfig, LearnerConfig, LoggingConfig, RayConfig, StreamConfig, TrainConfig
 
-PALETTE_NAMES = ("red", "green", "blue", "yellow", "purple", "cyan", "orange")
-SHAPE_NAMES = ("square", "circle")
 
 
 @dataclass
@@ -54,8 +53,6 @@ class WorldConfig:
         _require(self.max_segments >= 1, f"world.max_segments must be >= 1, got {self.max_segments}")
         _require(0.0 <= self.still_fraction < 1.0, f"world.still_fraction must be in [0, 1), got {self.still_fraction}")
         _require(self.held_out_phrasings >= 0, "world.held_out_phrasings must be >= 0")
-        from ..world.tasks import FAMILY_NAMES  # local import: the world depends on config, not the reverse
-
         bad = [f for f in self.held_out_families if f not in FAMILY_NAMES]
         _require(not bad, f"world.held_out_families: unknown family {bad[0] if bad else ''!r} (allowed: {', '.join(FAMILY_NAMES)})")
 
@@ -79,6 +76,8 @@ class VLMConfig:
     temperature: float = 0.0
     max_attempts: int = 3
     frames: int = 8
+    batch_size: int = 24  # judge questions scored in one forward pass (transformers) or engine call (vLLM)
+    top_logprobs: int = 20  # first-token log-probs asked of vLLM and HTTP servers (OpenAI allows up to 20)
     text_reward: float = 2.0
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "OPENAI_API_KEY"
@@ -90,6 +89,7 @@ class VLMConfig:
     def validate(self) -> None:
         _require(self.max_attempts >= 1, "vlm.max_attempts must be >= 1")
         _require(self.frames >= 1, "vlm.frames must be >= 1")
+        _require(self.batch_size >= 1, "vlm.batch_size must be >= 1")
         _require(self.timeout_s > 0, "vlm.timeout_s must be > 0")
         _require(self.retries >= 0 and self.concurrency >= 1, "vlm.retries must be >= 0 and vlm.concurrency >= 1")
 
@@ -153,7 +153,6 @@ class CheckConfig:
         _require(self.proposer_scenes >= 1, "check.proposer_scenes must be >= 1")
 
 
-BACKBONE_NAMES = ("wan", "ltx2", "hunyuan15")
 DTYPES = ("float32", "bfloat16", "float16")
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "net.0.proj", "net.2")  # attention + feed-forward
 
@@ -302,7 +301,7 @@ class SamplingConfig:
 class PretrainConfig:
     """``python -m wmsd_ray.pretrain``: the embedded Demonstrator on the caption corpus."""
 
-    steps: int = 12000
+    steps: int = 11000
     batch_size: int = 16
     lr: float = 1.0e-3
     min_lr_fraction: float = 0.05

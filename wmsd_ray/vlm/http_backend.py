@@ -2,8 +2,9 @@
 
 Images go as base64 PNG data URLs. Each request has a timeout and bounded retries with
 backoff (connection errors, timeouts, 5xx, malformed JSON); a semaphore caps concurrent
-requests across threads. Chat endpoints expose no reliable next-token logits, so the judge
-uses the text-parsed fallback (``exposes_logits = False``), labelled as such in verdicts.
+requests across threads. The judge asks for the first token's ``top_logprobs`` (vLLM's
+server and OpenAI's return them) and takes log p(yes) - log p(no) from them; only a reply
+without them sends the judge to the labelled text fallback.
 """
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
+
+from .yesno import reward_from_top_logprobs
 
 
 class HTTPBackendError(RuntimeError):
@@ -39,19 +43,22 @@ def chat_messages(images: list[np.ndarray], prompt: str) -> list[dict]:
 
 
 class OpenAIVLM:
-    exposes_logits = False
+    exposes_logits = True
+    score_source = "logprobs"
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
-                 retries: int = 2, concurrency: int = 4, backoff_s: float = 0.2):
+                 retries: int = 2, concurrency: int = 4, backoff_s: float = 0.2, top_logprobs: int = 20):
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model, self.api_key = model, api_key
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self._slots = threading.BoundedSemaphore(concurrency)
+        self.concurrency, self.top_logprobs = concurrency, top_logprobs
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
 
     @classmethod
     def from_config(cls, vc) -> "OpenAIVLM":
-        return cls(vc.base_url, vc.model, os.environ.get(vc.api_key_env), vc.timeout_s, vc.retries, vc.concurrency)
+        return cls(vc.base_url, vc.model, os.environ.get(vc.api_key_env), vc.timeout_s, vc.retries, vc.concurrency,
+                   top_logprobs=vc.top_logprobs)
 
     def _post(self, body: dict) -> dict:
         data = json.dumps(body).encode()
@@ -93,5 +100,17 @@ class OpenAIVLM:
             raise HTTPBackendError(f"{self.url}: reply content is not text")
         return text
 
-    def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> None:
-        return None
+    def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> float | None:
+        """From the first token's top log-probs; None when the server returns none (or neither answer)."""
+        payload = self._post({"model": self.model, "messages": chat_messages(images, prompt), "max_tokens": 1,
+                              "temperature": 0.0, "logprobs": True, "top_logprobs": self.top_logprobs})
+        try:
+            first = payload["choices"][0]["logprobs"]["content"][0]
+            top = [(t["token"], float(t["logprob"])) for t in first.get("top_logprobs") or [first]]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+        return reward_from_top_logprobs(top)
+
+    def yes_no_logits(self, requests: list[tuple[list[np.ndarray], str]]) -> list[float | None]:
+        with ThreadPoolExecutor(self.concurrency) as pool:  # the semaphore caps requests in flight
+            return list(pool.map(lambda r: self.yes_no_logit(*r), requests))

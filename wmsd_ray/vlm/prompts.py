@@ -49,8 +49,20 @@ def judge_questions(task: str) -> dict[str, str]:
     }
 
 
-DREAMGEN_IF = ("Here is a video. Does it show the following being done: \"{instruction}\"? "
-               "Answer 0 for No or 1 for Yes. Reply with 0 or 1 first.")
-DREAMGEN_PA = ("Here is a video. Does everything in it move in a physically plausible way (no objects passing "
-               "through each other, appearing, vanishing or changing shape)? Answer 0 for No or 1 for Yes. "
-               "Reply with 0 or 1 first.")
+# DreamGen Bench's prompts, word for word as upstream's dreamgenbench scripts send them
+# (NVIDIA/GR00T-Dreams: eval_sr_qwen_whole.py for instruction following, eval_qwen_pa.py for
+# physical alignment); the zero-shot variant is upstream's too.
+DREAMGEN_IF = ("The video shows a robot arm completing a specific task. "
+               "Does the video follow the instruction to finish the task: '{instruction}'? If it fails to follow the "
+               "instruction (e.g. miss the object, action or do some other actions), please answer 0. "
+               "Answer 0 for No or 1 for Yes. Reply only 0 or 1.")
+DREAMGEN_IF_ZERO_SHOT = ("You are evaluating if a robot arm correctly follows this instruction: '{instruction}'\n\n"
+                         "CRITICAL EVALUATION PROCESS:\n"
+                         "1. FIRST CHECK: If you see HUMAN HANDS instead of robot arms, IMMEDIATELY ANSWER 0.\n"
+                         "2. SECOND CHECK: Only if robot arms confirmed, verify if the instruction is followed exactly.\n\n"
+                         "Remember: human hands = automatic failure (0). Be extremely strict in your judgment.\n"
+                         "Reply ONLY with a single digit: 0 for failure or 1 for success.")
+DREAMGEN_PA = ("The video shows a robot arm completing a specific task. "
+               "Does the video show good physics dynamics and showcase a good alignment with the physical world? "
+               "Please be a strict judge. If it breaks the laws of physics, please answer 0. "
+               "Answer 0 for No or 1 for Yes. Reply only 0 or 1.")

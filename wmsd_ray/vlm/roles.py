@@ -1,10 +1,12 @@
 """Proposer and Judge roles over any VLM backend (transformers, vLLM, HTTP).
 
 They implement the same ``Proposer`` / ``Judge`` protocols as the world, so actors and the
-main job switch by config alone. The judge's reward is log p(yes) - log p(no) from
-next-token logits when the backend exposes them (``source='logits'``); otherwise it asks
-for text and maps yes/no to +/- ``judge.vlm.text_reward`` (``source='text'``), and an
-unparseable reply is a counted judge error, never a guess.
+main job switch by config alone. The judge's reward is log p(yes) - log p(no) from the next
+token's logits (transformers, ``source='...:logits'``) or top log-probs (vLLM, HTTP,
+``'...:logprobs'``); all questions of a batch of videos are scored ``judge.vlm.batch_size`` at
+a time. Where a backend gives neither, the judge asks for text and maps yes/no to +/-
+``judge.vlm.text_reward`` (``'...:text'``); an unparseable reply is a counted judge error,
+never a guess.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ class VLM(Protocol):
                  temperature: float = 0.0, seed: int = 0) -> str: ...
 
     def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> float | None: ...
+
+    def yes_no_logits(self, requests: list[tuple[list[np.ndarray], str]]) -> list[float | None]: ...
 
 
 def sample_frames(video: np.ndarray, n: int) -> list[np.ndarray]:
@@ -77,44 +81,58 @@ class VLMJudge:
         self.vlm, self.cfg, self.source = vlm, cfg, source
         self.errors: Counter = Counter()
 
-    def _ask(self, frames: list[np.ndarray], question: str) -> tuple[float | None, str]:
+    def _scores(self, requests: list[tuple[list[np.ndarray], str]]) -> list[tuple[float | None, str]]:
+        """(reward, source) per question: batched next-token scores, text for what they leave open."""
         vc = self.cfg.judge.vlm
+        scores: list[float | None] = [None] * len(requests)
         if self.vlm.exposes_logits:
-            r = self.vlm.yes_no_logit(frames, question)
+            for start in range(0, len(requests), vc.batch_size):
+                scores[start:start + vc.batch_size] = self.vlm.yes_no_logits(requests[start:start + vc.batch_size])
+        out = []
+        for (frames, question), r in zip(requests, scores):
             if r is not None and math.isfinite(r):
-                return r, "logits"
-        answer = parse_yes_no(self.vlm.generate(frames, question, 8))
-        if answer is None:
-            return None, "text"
-        return (vc.text_reward if answer else -vc.text_reward), "text"
+                out.append((r, self.vlm.score_source))
+                continue
+            answer = parse_yes_no(self.vlm.generate(frames, question, 8))
+            out.append((None if answer is None else (vc.text_reward if answer else -vc.text_reward), "text"))
+        return out
 
     def judge(self, frames: np.ndarray, task: str) -> Verdict:
-        return self.judge_batch([frames], [task])[0]
+        return self._one_by_one(frames, task)[0]
 
     def judge_batch(self, videos: Sequence[np.ndarray], tasks: Sequence[str]) -> list[Verdict]:
         if len(videos) != len(tasks):
             raise ValueError(f"{len(videos)} videos but {len(tasks)} tasks")
-        out = []
-        for video, task in zip(videos, tasks):
+        asked = []  # (video index, axis, frames, question)
+        for i, (video, task) in enumerate(zip(videos, tasks)):
             frames = sample_frames(np.asarray(video), self.cfg.judge.vlm.frames)
-            rewards, source = {}, "logits"
-            try:
-                for axis, q in judge_questions(task).items():
-                    rewards[axis], src = self._ask(frames, q)
-                    source = src if src == "text" else source
-            except Exception as e:  # backend failure: a counted, judged-as-error verdict
-                self.errors[f"backend_error:{type(e).__name__}"] += 1
-                out.append(Verdict(False, False, False, 0.0, 0.5, error=f"backend error: {e}", source=self.source))
-                continue
-            if any(r is None for r in rewards.values()):
-                self.errors["unparsed_reply"] += 1
-                out.append(Verdict(False, False, False, 0.0, 0.5, error="unparsed judge reply",
-                                   source=f"{self.source}:{source}"))
-                continue
-            r = rewards["task"]
-            out.append(Verdict(task=r > 0, agent=rewards["agent"] > 0, consistency=rewards["consistency"] > 0,
-                               task_reward=float(r), p_yes=1 / (1 + math.exp(-r)), source=f"{self.source}:{source}"))
-        return out
+            asked += [(i, axis, frames, q) for axis, q in judge_questions(task).items()]
+        try:
+            scores = self._scores([(frames, q) for _, _, frames, q in asked])
+        except Exception:  # a failed batch: score video by video, so a failure costs only its own verdict
+            if len(videos) == 1:
+                raise
+            return [v for video, task in zip(videos, tasks) for v in self._one_by_one(video, task)]
+        per_video: list[dict] = [{} for _ in videos]
+        for (i, axis, _, _), score in zip(asked, scores):
+            per_video[i][axis] = score
+        return [self._verdict(rewards) for rewards in per_video]
+
+    def _one_by_one(self, video: np.ndarray, task: str) -> list[Verdict]:
+        try:
+            return self.judge_batch([video], [task])
+        except Exception as e:  # backend failure: a counted, judged-as-error verdict
+            self.errors[f"backend_error:{type(e).__name__}"] += 1
+            return [Verdict(False, False, False, 0.0, 0.5, error=f"backend error: {e}", source=self.source)]
+
+    def _verdict(self, rewards: dict[str, tuple[float | None, str]]) -> Verdict:
+        source = "text" if any(src == "text" for _, src in rewards.values()) else self.vlm.score_source
+        if any(r is None for r, _ in rewards.values()):
+            self.errors["unparsed_reply"] += 1
+            return Verdict(False, False, False, 0.0, 0.5, error="unparsed judge reply", source=f"{self.source}:{source}")
+        r = rewards["task"][0]
+        return Verdict(task=r > 0, agent=rewards["agent"][0] > 0, consistency=rewards["consistency"][0] > 0,
+                       task_reward=float(r), p_yes=1 / (1 + math.exp(-r)), source=f"{self.source}:{source}")
 
 
 class VLMDreamGenAnswerer:

@@ -1,7 +1,8 @@
 """``python -m wmsd_ray.vlm.serve --model PATH``: a minimal OpenAI-compatible chat server.
 
 Serves one transformers VLM on 127.0.0.1 (``/v1/chat/completions``, ``/v1/models``) so the
-HTTP backend can be tried and tested with no external service. One request at a time:
+HTTP backend can be tried and tested with no external service; ``logprobs`` requests get
+the first token's ``top_logprobs`` as OpenAI-compatible servers return them. One request at a time:
 it is a test and demo server, not a production one (use vLLM's server for that).
 """
 from __future__ import annotations
@@ -62,14 +63,21 @@ def make_server(vlm, model_name: str, port: int = 0) -> ThreadingHTTPServer:
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 images, text = _images_and_text(body["messages"])
+                choice = {"index": 0, "finish_reason": "stop"}
                 with lock:
-                    reply = vlm.generate(images, text, int(body.get("max_tokens", 256)),
-                                         float(body.get("temperature", 0.0)), int(body.get("seed", 0)))
+                    if body.get("logprobs"):  # the first token's top log-probs, as OpenAI returns them
+                        top = vlm.top_logprobs(images, text, int(body.get("top_logprobs") or 1))
+                        reply = top[0][0]
+                        choice["logprobs"] = {"content": [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": [
+                            {"token": t, "logprob": lp} for t, lp in top]}]}
+                    else:
+                        reply = vlm.generate(images, text, int(body.get("max_tokens", 256)),
+                                             float(body.get("temperature", 0.0)), int(body.get("seed", 0)))
             except (KeyError, ValueError, TypeError) as e:
                 self._send(400, {"error": f"bad request: {e}"})
                 return
-            self._send(200, {"object": "chat.completion", "model": model_name, "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]})
+            choice["message"] = {"role": "assistant", "content": reply}
+            self._send(200, {"object": "chat.completion", "model": model_name, "choices": [choice]})
 
     return ThreadingHTTPServer(("127.0.0.1", port), Handler)
 

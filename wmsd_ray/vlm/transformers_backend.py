@@ -1,8 +1,9 @@
 """A VLM run in-process with transformers (Qwen2.5-VL / Qwen3-VL / any image-text-to-text class).
 
 Video reaches it as sampled frames (one image each), so no video processor (and no
-torchvision) is needed. ``yes_no_logit`` reads the next-token distribution once:
-log p(yes) - log p(no), summed over the spellings that start with a distinct token.
+torchvision) is needed. ``yes_no_logits`` reads the next-token distribution of a whole batch
+of (frames, question) prompts in one left-padded forward pass: log p(yes) - log p(no), summed
+over the spellings that start with a distinct token.
 """
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError
-
-YES_WORDS = ("yes", "Yes", " yes", " Yes", "YES")
-NO_WORDS = ("no", "No", " no", " No", "NO")
+from .yesno import answer_token_ids
 
 
 def image_only_processor_class(base: type) -> type:
@@ -52,6 +51,7 @@ def load_processor(path: str):
 
 class TransformersVLM:
     exposes_logits = True
+    score_source = "logits"
 
     def __init__(self, path: str, device: str = "cpu", dtype: str = "float32"):
         from transformers import AutoModelForImageTextToText
@@ -62,31 +62,45 @@ class TransformersVLM:
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot load a transformers VLM from {path!r}: {e}") from e
         self.model.to(device).eval()
-        self.device = device
-        tok = self.processor.tokenizer
-        yes = {tok.encode(w, add_special_tokens=False)[0] for w in YES_WORDS}
-        no = {tok.encode(w, add_special_tokens=False)[0] for w in NO_WORDS}
-        # A shared first token (e.g. the space in byte-level vocabularies) says nothing either way.
-        self.yes_ids, self.no_ids = sorted(yes - no), sorted(no - yes)
+        self.device, self.path = device, path
+        self.yes_ids, self.no_ids = answer_token_ids(self.processor.tokenizer)
 
-    def _inputs(self, images: list[np.ndarray], prompt: str):
-        content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
-        text = self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                  add_generation_prompt=True, tokenize=False)
-        pil = [Image.fromarray(np.asarray(im, dtype=np.uint8)) for im in images]
-        return self.processor(text=[text], images=pil or None, return_tensors="pt").to(self.device)
+    def _inputs(self, requests: list[tuple[list[np.ndarray], str]]):
+        """One left-padded batch: each prompt's images, then its text, in the chat template."""
+        texts, pil = [], []
+        for images, prompt in requests:
+            content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
+            texts.append(self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                            add_generation_prompt=True, tokenize=False))
+            pil += [Image.fromarray(np.asarray(im, dtype=np.uint8)) for im in images]
+        self.processor.tokenizer.padding_side = "left"  # the last position is every row's next token
+        return self.processor(text=texts, images=pil or None, padding=True, return_tensors="pt").to(self.device)
 
     @torch.no_grad()
     def generate(self, images: list[np.ndarray], prompt: str, max_new_tokens: int = 256,
                  temperature: float = 0.0, seed: int = 0) -> str:
-        inputs = self._inputs(images, prompt)
+        inputs = self._inputs([(images, prompt)])
         torch.manual_seed(seed)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **sampling)
         return self.processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
     @torch.no_grad()
+    def next_token_logprobs(self, requests: list[tuple[list[np.ndarray], str]]) -> torch.Tensor:
+        """(len(requests), vocab) log-probabilities of each prompt's next token, one forward pass."""
+        logits = self.model(**self._inputs(requests)).logits[:, -1].float()
+        return torch.log_softmax(logits, dim=-1)
+
+    def yes_no_logits(self, requests: list[tuple[list[np.ndarray], str]]) -> list[float]:
+        logp = self.next_token_logprobs(requests)
+        reward = torch.logsumexp(logp[:, self.yes_ids], 1) - torch.logsumexp(logp[:, self.no_ids], 1)
+        return [float(r) for r in reward]
+
     def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> float:
-        logits = self.model(**self._inputs(images, prompt)).logits[0, -1].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        return float(torch.logsumexp(logp[self.yes_ids], 0) - torch.logsumexp(logp[self.no_ids], 0))
+        return self.yes_no_logits([(images, prompt)])[0]
+
+    def top_logprobs(self, images: list[np.ndarray], prompt: str, k: int) -> list[tuple[str, float]]:
+        """The k most likely next tokens, decoded, with their log-probs (what servers return)."""
+        logp = self.next_token_logprobs([(images, prompt)])[0]
+        values, ids = logp.topk(min(k, logp.numel()))
+        return [(self.processor.tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids)]

@@ -2,24 +2,23 @@
 
 ``vllm`` is an optional extra (``pip install -e .[vllm]``; the official wheel needs CUDA).
 The judge reward reads the engine's top log-probs of the first generated token: log p(yes)
-- log p(no) over the spellings present (a floor of -30 stands in for a spelling outside the
-top-k). ``reload_weights`` picks up new weights written to the same folder.
+- log p(no) over the answer tokens present, by token id as the transformers backend counts
+them (``yesno``), so the two agree on the same weights; a batch of
+questions goes to the engine as one ``chat`` call. ``reload_weights`` picks up new weights
+written to the same folder.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from ..errors import ConfigError
 from .http_backend import chat_messages
-from .transformers_backend import NO_WORDS, YES_WORDS
-
-LOGPROB_FLOOR = -30.0
+from .yesno import answer_token_ids, reward_from_ids
 
 
 class VLLMVLM:
     exposes_logits = True
+    score_source = "logprobs"
 
     def __init__(self, path: str, gpu_memory_utilization: float = 0.5, max_model_len: int = 4096,
                  top_logprobs: int = 20, max_images: int = 16):
@@ -30,6 +29,7 @@ class VLLMVLM:
         self.llm = LLM(model=path, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                        limit_mm_per_prompt={"image": max_images}, enforce_eager=True)
         self.top_logprobs = top_logprobs
+        self.yes_ids, self.no_ids = answer_token_ids(self.llm.get_tokenizer())
 
     def generate(self, images: list[np.ndarray], prompt: str, max_new_tokens: int = 256,
                  temperature: float = 0.0, seed: int = 0) -> str:
@@ -40,28 +40,18 @@ class VLLMVLM:
                             use_tqdm=False)
         return out[0].outputs[0].text
 
-    def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> float | None:
+    def yes_no_logits(self, requests: list[tuple[list[np.ndarray], str]]) -> list[float | None]:
         from vllm import SamplingParams
 
-        out = self.llm.chat(chat_messages(images, prompt),
-                            SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs),
-                            use_tqdm=False)
-        top = out[0].outputs[0].logprobs[0]  # token id -> Logprob(logprob, rank, decoded_token)
-        yes, no = [], []
-        for lp in top.values():
-            word = (lp.decoded_token or "")
-            if word in YES_WORDS or word.strip() in ("yes", "Yes", "YES"):
-                yes.append(lp.logprob)
-            elif word in NO_WORDS or word.strip() in ("no", "No", "NO"):
-                no.append(lp.logprob)
+        outs = self.llm.chat([chat_messages(images, prompt) for images, prompt in requests],
+                             SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs),
+                             use_tqdm=False)
+        # each output's first token: token id -> Logprob(logprob, rank, decoded_token)
+        return [reward_from_ids({i: lp.logprob for i, lp in out.outputs[0].logprobs[0].items()},
+                                self.yes_ids, self.no_ids) for out in outs]
 
-        def lse(xs: list[float]) -> float:
-            if not xs:
-                return LOGPROB_FLOOR
-            m = max(xs)
-            return m + math.log(sum(math.exp(x - m) for x in xs))
-
-        return lse(yes) - lse(no)
+    def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> float | None:
+        return self.yes_no_logits([(images, prompt)])[0]
 
     def reload_weights(self) -> None:
         self.llm.collective_rpc("reload_weights")
@@ -71,6 +61,7 @@ class RemoteVLM:
     """A VLM living in a Ray actor (e.g. a vLLM engine on its own GPU), called synchronously."""
 
     exposes_logits = True
+    score_source = "logprobs"
 
     def __init__(self, handle):
         self.handle = handle
@@ -85,6 +76,11 @@ class RemoteVLM:
         import ray
 
         return ray.get(self.handle.yes_no_logit.remote(images, prompt))
+
+    def yes_no_logits(self, requests: list[tuple[list[np.ndarray], str]]) -> list[float | None]:
+        import ray
+
+        return ray.get(self.handle.yes_no_logits.remote(requests))
 
     def reload_weights(self) -> None:
         import ray

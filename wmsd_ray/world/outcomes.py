@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..config.schema import PALETTE_NAMES, SHAPE_NAMES
+from ..names import PALETTE_NAMES, SHAPE_NAMES
 from .tasks import AXES, CORNERS, FAMILIES, NEXT_TO_SIDES, SIDES4, Goal
 
 STATE_PHRASES = {  # family -> the phrase saying the goal holds at the end

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ..config.schema import PALETTE_NAMES, SHAPE_NAMES
+from ..names import FAMILY_NAMES as _FAMILY_NAMES
+from ..names import PALETTE_NAMES, SHAPE_NAMES
 from .scene import Cell
 
 Positions = dict[str, Cell]
@@ -148,6 +149,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     ), _half),
 ]}
 FAMILY_NAMES = tuple(FAMILIES)
+assert FAMILY_NAMES == _FAMILY_NAMES, "wmsd_ray/names.py must list the goal families in order"
 
 
 @dataclass(frozen=True)
