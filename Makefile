@@ -29,6 +29,7 @@ run: setup
 	$(PY) -m wmsd_ray.run $(ARGS)
 
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q $(ARGS)
 
 check: setup

@@ -20,11 +20,14 @@ import torch
 from wmsd_ray.algorithms import anchor_targets, distill_reward
 from wmsd_ray.config import Config, from_dict
 from wmsd_ray.cpu import limit_cpu
+from wmsd_ray.device import from_numpy, to_numpy
 from wmsd_ray.models.loading import build_backbone
 from wmsd_ray.models.lora import add_lora, apply_adapter
-from wmsd_ray.models.sampling import generate, initial_noise, ode_sample, sde_sample
+from wmsd_ray.models.sampling import generate, initial_noise, rollout
 from wmsd_ray.records import TaskSpec
 from wmsd_ray.rollouts import TEACHER_VERSION, RolloutGroup, TrainBatch
+
+EVAL_VERSION = -2  # an explicitly loaded (evaluated) adapter, not one of the store's versions
 
 
 class _ModelWorker:
@@ -43,17 +46,14 @@ class _ModelWorker:
 
     def _rollout(self, tasks: Sequence[TaskSpec], prompts: list[str], group: int, seed: int, eta: float,
                  keep: bool, source: str, group_ids: Sequence[str] = ()) -> list[RolloutGroup]:
-        """G = ``group`` samples of each task in one batch; SDE when eta > 0 (with log-probs).
+        """G = ``group`` samples of each task, ``sampling.batch_size`` rows at a time; SDE when eta > 0
+        (with log-probs).
         Groups are named ``{source}-{seed}-{i}`` unless the caller names them."""
         bb = self.backbone
         cond = bb.condition(np.stack([t.image for t in tasks]), prompts).repeat(group)
         x = initial_noise(bb, cond, torch.Generator().manual_seed(seed), group_size=group,
                           shared=self.cfg.sampling.shared_noise)
-        if eta > 0 or keep:
-            traj = sde_sample(bb, cond, x, torch.Generator().manual_seed(seed + 1), eta, keep_velocities=keep)
-            final = traj.final
-        else:
-            traj, final = None, ode_sample(bb, cond, x)
+        final, traj = rollout(bb, cond, x, seed + 1, eta, keep, self.cfg.sampling.batch_size)
         videos = bb.decode(final)
         out = []
         for i, t in enumerate(tasks):
@@ -62,17 +62,20 @@ class _ModelWorker:
                 group_id=group_ids[i] if group_ids else f"{source}-{seed}-{i}", task_id=t.task_id,
                 image=t.image, task=t.task, solution=t.solution, family=t.family, held_out=t.held_out,
                 source=source, version=self.version, seed=seed,
-                x0=final[sl].numpy(), videos=videos[sl], sigmas=bb.sigmas().numpy(), eta=float(eta),
+                x0=to_numpy(final[sl]), videos=videos[sl], sigmas=to_numpy(bb.sigmas()), eta=float(eta),
             )
             if keep and traj is not None:
-                g.latents = traj.latents[:, sl].numpy()
-                g.log_probs = traj.log_probs[:, sl].numpy()
-                g.student_v = traj.velocities[:, sl].numpy()
+                g.latents = to_numpy(traj.latents[:, sl])
+                g.log_probs = to_numpy(traj.log_probs[:, sl])
+                g.student_v = to_numpy(traj.velocities[:, sl])
             out.append(g)
         return out
 
-    def sample_videos(self, tasks: list[TaskSpec], prompt: str, seed: int) -> np.ndarray:
-        """One ODE video per task (evaluation), seeded like ``python -m wmsd_ray.eval``."""
+    def sample_videos(self, tasks: list[TaskSpec], prompt: str, seed: int, adapter: dict | None = None,
+                      adapter_tag: str = "") -> np.ndarray:
+        """One ODE video per task (evaluation), seeded like ``python -m wmsd_ray.eval``. An evaluation
+        call carries the adapter it must use, so a restarted or replaced actor samples with it too."""
+        self._use_adapter(adapter, adapter_tag)
         prompts = [t.solution if prompt == "solution" else t.task for t in tasks]
         return generate(self.backbone, np.stack([t.image for t in tasks]), prompts, seed,
                         self.cfg.sampling.batch_size)
@@ -80,6 +83,10 @@ class _ModelWorker:
 
 class DemonstratorWorker(_ModelWorker):
     pool = "demonstrator"
+
+    def _use_adapter(self, adapter: dict | None, tag: str) -> None:
+        if adapter is not None:
+            raise ValueError("the Demonstrator has no adapter: evaluate an Executor on the sampler pool")
 
     def rollouts(self, tasks: list[TaskSpec], group: int, seed: int, eta: float = 0.0) -> list[RolloutGroup]:
         return self._rollout(tasks, [t.solution for t in tasks], group, seed, eta, keep=False, source="demonstrator")
@@ -93,11 +100,11 @@ class DemonstratorWorker(_ModelWorker):
         g = group.size
         cond = bb.condition(np.repeat(group.image[None], g, 0), [group.solution] * g)
         teacher = []
+        sigmas = from_numpy(group.sigmas, bb.device)
         for k in range(group.latents.shape[0] - 1):
-            x = torch.from_numpy(group.latents[k])
-            s, s_next = torch.full((g,), float(group.sigmas[k])), torch.full((g,), float(group.sigmas[k + 1]))
-            teacher.append(bb.velocity(x, s, cond, s_next).float().numpy())
-        mask = bb.gen_mask(torch.from_numpy(group.latents[0, :1])).numpy()[0]
+            x = from_numpy(group.latents[k], bb.device)
+            teacher.append(to_numpy(bb.velocity(x, sigmas[k].expand(g), cond, sigmas[k + 1].expand(g))))
+        mask = to_numpy(bb.gen_mask(from_numpy(group.latents[0, :1], bb.device)))[0]
         group.r_distill = distill_reward(group.student_v, np.stack(teacher), group.sigmas, mask)
         return group
 
@@ -115,7 +122,7 @@ class SamplerWorker(_ModelWorker):
         super().__init__(config)
         add_lora(self.backbone, self.cfg.model.lora, seed=self.cfg.seed)
         self.backbone.eval()
-        self.version = 0
+        self.version, self.adapter_tag = 0, ""
         self.store = weight_store
         self.sync_seconds: list[float] = []
 
@@ -145,11 +152,13 @@ class SamplerWorker(_ModelWorker):
                                  group_ids=[f"executor-{seed}-{i}"])
         return out
 
-    def load_adapter(self, arrays: dict, version: int) -> int:
-        """An explicit adapter (evaluation of a saved arm), bypassing the store."""
-        apply_adapter(self.backbone, arrays)
-        self.version = version
-        return version
+    def _use_adapter(self, adapter: dict | None, tag: str) -> None:
+        """Load ``adapter`` unless the one tagged ``tag`` is already in (evaluation of a saved arm)."""
+        if adapter is None:
+            return
+        if tag != self.adapter_tag:
+            apply_adapter(self.backbone, adapter)
+            self.version, self.adapter_tag = EVAL_VERSION, tag
 
     def stats(self) -> dict:
         s = self.sync_seconds

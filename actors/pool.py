@@ -1,15 +1,18 @@
 """A fault-tolerant actor pool: bounded in-flight calls per actor, restarts, whole-call retries.
 
 Each call is a unit of work (a rollout group batch, a judge batch). When its actor dies the
-call fails with a Ray actor error; the pool counts it, restarts the actor (Ray's own
-``max_restarts`` first, a fresh actor when those are spent) and resubmits the same call,
-with the same seed, so a retried group is the group it would have been. In the spirit of
+call fails with a Ray actor error; the pool counts it and resubmits the same call, with the same
+seed, so a retried group is the group it would have been. Whether the actor is gone for good
+is read from Ray's actor table (no call to the actor, so a busy one is never taken for dead):
+a restarting actor is kept (Ray's ``max_restarts``) and waited for only while its restart lasts,
+a dead one is killed (its resources released) and replaced by a fresh one. In the spirit of
 RLlib's FaultTolerantActorManager, kept to what the driver needs.
 """
 from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -19,6 +22,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
 log = logging.getLogger(__name__)
 ACTOR_ERRORS = (RayActorError, ActorDiedError, ActorUnavailableError)
+RESTART_WAIT_S = 120.0  # longest wait for Ray to restart an actor (its constructor loads models) before replacing it
 
 
 @dataclass
@@ -106,8 +110,15 @@ class ActorPool:
         self.submit(call)
 
     def _replace_if_dead(self, i: int) -> None:
-        """A restarted actor is kept; one whose Ray restarts are spent is replaced by a fresh one."""
-        if not _alive(self.actors[i]):
+        """A restarting actor is waited for (Ray fails calls sent to it meanwhile, so resubmitting at
+        once would spend every retry in milliseconds); a dead one (its restarts spent) is replaced."""
+        state, waited = actor_state(self.actors[i]), 0.0
+        while state not in ("ALIVE", "DEAD") and waited < RESTART_WAIT_S:
+            time.sleep(0.1)
+            waited += 0.1
+            state = actor_state(self.actors[i])
+        if state != "ALIVE":
+            ray.kill(self.actors[i], no_restart=True)  # release whatever the handle still holds
             self.actors[i] = self.make()
             self.counters["replaced"] += 1
 
@@ -125,11 +136,11 @@ class ActorPool:
             ray.kill(a, no_restart=True)
 
 
-def _alive(actor) -> bool:
+def actor_state(actor) -> str:
+    """ALIVE, RESTARTING, DEAD, ... from Ray's actor table (the GCS; no call to the actor)."""
+    from ray._private.state import actors
+
     try:
-        ray.get(actor.ready.remote(), timeout=60)
-        return True
-    except ACTOR_ERRORS:
-        return False
-    except ray.exceptions.GetTimeoutError:
-        return False
+        return str(actors(actor._actor_id.hex()).get("State", "DEAD"))
+    except Exception:  # the table does not know it: treat as gone
+        return "DEAD"

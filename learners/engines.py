@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 from wmsd_ray.config import LearnerConfig
+from wmsd_ray.device import device_ids
 
 
 class Engine:
@@ -54,7 +55,7 @@ class DDPEngine(Engine):
 
             # Two experts: each step runs one of them, so the other's parameters are unused.
             backbone.forward_module = DistributedDataParallel(
-                backbone.trainable_module(), device_ids=[device.index] if device.type == "cuda" else None,
+                backbone.trainable_module(), device_ids=device_ids(device),
                 find_unused_parameters=backbone.transformer_2 is not None)
 
     def step(self, loss: torch.Tensor) -> float:

@@ -21,6 +21,10 @@ from .schedule import LRSchedule
 from .worker import train_loop
 
 
+class LearnerFailed(RuntimeError):
+    """The learner group died (a worker or its node lost): the driver rewinds to its last checkpoint."""
+
+
 class LearnerGroup:
     def __init__(self, cfg: Config, store, losses: dict[str, float], storage: Path, name: str, resume: str = "",
                  schedule: LRSchedule | None = None, threads: int = 0):
@@ -57,9 +61,9 @@ class LearnerGroup:
 
     def _check(self) -> None:
         if self.error is not None:
-            raise RuntimeError(f"learner group failed: {self.error}") from self.error
+            raise LearnerFailed(f"learner group failed: {self.error}") from self.error
         if not self.thread.is_alive():
-            raise RuntimeError("learner group exited unexpectedly")
+            raise LearnerFailed("learner group exited unexpectedly")
 
     def has_room(self) -> bool:
         return not self.queues[-1].full()
@@ -96,10 +100,10 @@ class LearnerGroup:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.thread.is_alive():
+        if self.thread.is_alive() and self.error is None:
             self._put({"stop": True})
             self.thread.join()
         for q in self.queues:
             ray.kill(q.actor)
         if self.error is not None:
-            raise RuntimeError(f"learner group failed: {self.error}") from self.error
+            raise LearnerFailed(f"learner group failed: {self.error}") from self.error

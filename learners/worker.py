@@ -1,7 +1,8 @@
 """The learner's per-worker loop (Ray Train ``train_loop_per_worker``).
 
 Each rank reads its own bounded queue, which the driver fills with the same items in the
-same order: a train batch (each rank trains on its shard), a checkpoint request, or stop. After each applied update rank 0 publishes the adapter with its
+same order: a train batch (each rank trains on its shard), a checkpoint request, or stop. After each
+applied update rank 0 publishes the adapter with its
 version. A non-finite loss on any rank skips the step on all ranks (counted, not applied).
 """
 from __future__ import annotations
@@ -42,10 +43,12 @@ class Learner:
         self.schedule = schedule or LRSchedule(peak=cfg.learner.lr, total=0, kind="constant")
         limit_cpu(threads or cfg.learner.threads, cfg.learner.cpu_affinity)
         torch.manual_seed(cfg.seed)
-        use_cuda = cfg.learner.gpus_per_worker > 0 and torch.cuda.is_available()
-        self.device = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")
-        self.backbone = build_backbone(cfg.model, cfg.world)
+        self.backbone = build_backbone(cfg.model, cfg.world)  # on the GPU Ray gave this worker, if any
+        self.device = self.backbone.device
         add_lora(self.backbone, cfg.model.lora, seed=cfg.seed)
+        if cfg.model.gradient_checkpointing:
+            for module in self.backbone.experts.values():
+                module.enable_gradient_checkpointing()
         if resume:
             load_lora(self.backbone, Path(resume))
         self.backbone.train()

@@ -1,10 +1,21 @@
 import numpy as np
-import torch
 import pytest
+import torch
 
 from wmsd_ray.config import Config, WorldConfig, load_config
 from wmsd_ray.world.judge import WorldJudge
 from wmsd_ray.world.render import Renderer
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray cluster for one test module (no dashboard); never ``ray stop``, which would
+    end every Ray process on the machine."""
+    import ray
+
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,17 @@ import numpy as np
 import pytest
 import torch
 
-from wmsd_ray.algorithms import (ADVANTAGES, LOSSES, LossContext, anchor_targets, credit_accepted_only, distill_reward,
-                                 group_advantages, rows_with_signal, total_loss)
+from wmsd_ray.algorithms import (
+    ADVANTAGES,
+    LOSSES,
+    LossContext,
+    anchor_targets,
+    credit_accepted_only,
+    distill_reward,
+    group_advantages,
+    rows_with_signal,
+    total_loss,
+)
 from wmsd_ray.models.lora import add_lora, lora_parameters
 from wmsd_ray.models.sampling import initial_noise, sde_sample
 from wmsd_ray.rollouts import TrainBatch
@@ -154,7 +163,8 @@ def test_anchor_targets_from_the_demonstrator_give_the_learners_loss(tiny_backbo
     assert shipped.teacher_out.shape == x0.shape and shipped.renoise_sigma.shape == (4,)
     loss, m, grads = loss_and_grads(shipped)
     assert own_m["anchor/teacher_gap"] > 1e-6  # the adapter moved the student off the teacher
-    assert torch.allclose(loss, own_loss, rtol=1e-5) and m["anchor/teacher_gap"] == pytest.approx(own_m["anchor/teacher_gap"], rel=1e-5)
+    assert torch.allclose(loss, own_loss, rtol=1e-5)
+    assert m["anchor/teacher_gap"] == pytest.approx(own_m["anchor/teacher_gap"], rel=1e-5)
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(grads, own_grads))
     part = shipped.shard(1, 2)
     assert np.array_equal(part.teacher_out, shipped.teacher_out[1::2])

@@ -10,8 +10,7 @@ from conftest import hub_config, tiny_config
 
 from wmsd_ray.models import build_backbone
 from wmsd_ray.models.flow import sample_train_sigmas
-from wmsd_ray.models.lora import (adapter_disabled, add_lora, apply_adapter, export_adapter, load_lora,
-                                  lora_parameters, save_lora)
+from wmsd_ray.models.lora import adapter_disabled, add_lora, apply_adapter, export_adapter, load_lora, lora_parameters, save_lora
 from wmsd_ray.models.sampling import initial_noise, ode_sample, recompute_log_probs, sde_sample
 
 KINDS = ["embedded", "wan2.1-i2v", "wan2.2-i2v-a14b", "wan2.2-ti2v-5b", "ltx2-i2v", "hunyuan1.5-i2v"]

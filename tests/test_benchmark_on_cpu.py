@@ -4,8 +4,7 @@ import numpy as np
 
 from wmsd_ray.config import load_config
 from wmsd_ray.records import BenchmarkTask, read_metadata, read_parquet
-from wmsd_ray.world.benchmark import (BENCHMARK_PATH, benchmark_scene_keys, load_benchmark, make_benchmark,
-                                      world_signature)
+from wmsd_ray.world.benchmark import BENCHMARK_PATH, benchmark_scene_keys, load_benchmark, make_benchmark, world_signature
 from wmsd_ray.world.captions import simulate_caption
 from wmsd_ray.world.corpus import iter_corpus
 from wmsd_ray.world.scene import Scene
@@ -17,7 +16,8 @@ def test_committed_benchmark_is_what_the_seed_makes(world):
     fresh = make_benchmark(world)
     assert len(committed) == len(fresh) == 200
     for a, b in zip(committed, fresh):
-        assert (a.task_id, a.task, a.solution, a.scene_json, a.held_out) == (b.task_id, b.task, b.solution, b.scene_json, b.held_out)
+        fields = ("task_id", "task", "solution", "scene_json", "held_out")
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
         assert np.array_equal(a.image, b.image)
     assert read_metadata(BENCHMARK_PATH)["world"] == world_signature(world)
 

@@ -10,7 +10,8 @@ SCENE = Scene(4, (WorldObject("red", "circle", 0, 0), WorldObject("blue", "squar
 
 def test_caption_reads_like_the_issue_example():
     text = write_caption(SCENE, "red circle", [(0, 0), (0, 1), (0, 2), (1, 2)])
-    assert text == "The red circle slides two cells right, then slides one cell down, and stops left of the blue square. Nothing else moves."
+    assert text == ("The red circle slides two cells right, then slides one cell down, and stops left of the blue square. "
+                    "Nothing else moves.")
 
 
 def test_landmarks_corner_edge_and_still():
@@ -44,13 +45,15 @@ def test_malformed_captions_are_rejected(text):
 
 def test_simulator_refuses_impossible_captions():
     with pytest.raises(CaptionError, match="occupied"):
-        simulate_caption(SCENE, "The red circle slides three cells right, then slides one cell down, and stops. Nothing else moves.", 9)
+        simulate_caption(SCENE, "The red circle slides three cells right, then slides one cell down, and stops. "
+                                "Nothing else moves.", 9)
     with pytest.raises(CaptionError, match="leaves the grid"):
         simulate_caption(SCENE, "The red circle slides one cell up, and stops. Nothing else moves.", 9)
     with pytest.raises(CaptionError, match="not in the scene"):
         simulate_caption(SCENE, "The yellow square slides one cell up, and stops. Nothing else moves.", 9)
     with pytest.raises(CaptionError, match="frames"):
-        simulate_caption(SCENE, "The red circle slides three cells down, then slides two cells right, and stops. Nothing else moves.", 5)
+        simulate_caption(SCENE, "The red circle slides three cells down, then slides two cells right, and stops. "
+                                "Nothing else moves.", 5)
 
 
 def test_corpus_is_reproducible_and_has_no_short_tasks(world):

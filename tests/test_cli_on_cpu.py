@@ -246,12 +246,15 @@ def test_a_signal_inside_a_ray_call_is_still_a_clean_stop():
 
 @pytest.mark.slow
 def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path):
-    """SIGKILL the whole job (driver, Ray, every worker) mid-RL; --resume finishes it exactly once.
-    The Demonstrator actor serves both the anchor's targets and r_distill here, so those paths
-    are resumed too."""
+    """Two faults in one run. A learner worker killed mid-distillation (a preempted node): the
+    driver rewinds to the last checkpoint and restarts the learner group. Then SIGKILL of the whole
+    job (driver, Ray, every worker) mid-RL: --resume finishes it. Both end with the same update
+    counts, no batch applied twice. The Demonstrator actor serves both the anchor's targets and
+    r_distill here, so those paths are resumed too."""
     import os
     import pickle
     import signal
+    import time
 
     run_dir = tmp_path / "r"
     overrides = [f"output_dir={tmp_path}", "run_name=r", "seed=9", *TINY_RUN, "train.rl_updates=8", "stream.max_staleness=2",
@@ -260,6 +263,11 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "wmsd_ray.run", *overrides], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
+        _wait_for_checkpoint(proc, run_dir, "step-distill-")
+        deadline = time.time() + 60
+        while not _kill_learner_worker():
+            assert time.time() < deadline, "no Ray Train worker process found"
+            time.sleep(0.2)
         killed_at = _wait_for_checkpoint(proc, run_dir, "step-rl-")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -279,6 +287,11 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
     assert len(state.consumed_groups) == len(set(state.consumed_groups)) > 0
     assert state.counters["policy_videos"] == 4 * len(state.policy.seen_groups) > 0
     assert state.counters["rl_anchor_from_demonstrator"] == 8  # every RL batch, once
+    assert state.counters["learner_restarts"] == 1
+    restarts = [r for r in rows_of(run_dir) if r.get("event") == "learner_restart"]
+    assert len(restarts) == 1 and restarts[0]["phase"] == "distill"
+    final = json.loads((run_dir / "checkpoints" / "rl_end" / "learner" / "learner_state.json").read_text())
+    assert final["version"] == 14 and final["steps"] == 14  # 6 distillation + 8 RL updates, each applied once
     groups = [r for r in rows_of(run_dir) if r.get("event") == "group"]
     assert groups and all(r["r_distill_mean"] < 0 for r in groups)  # the teacher's velocities arrived
     assert all(r["version"] >= 0 for r in groups)  # teacher rollouts of the distill phase stay there
@@ -289,3 +302,16 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
     assert rl_versions[-8 + step:] == list(range(7 + step, 15)), rl_versions
     # After the resume too: the driver restarts from the checkpoint's version, not from 0.
     assert all(r["staleness_max"] <= 2 for r in rows if "step_s" in r and r["phase"] == "rl")
+
+
+def _kill_learner_worker() -> int:
+    """SIGKILL the Ray Train worker processes (as a preempted learner node would vanish)."""
+    import psutil
+
+    killed = 0
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if "RayTrainWorker" in " ".join(p.info["cmdline"] or []):
+            p.kill()
+            killed += 1
+    return killed
+

@@ -4,8 +4,15 @@ import json
 import numpy as np
 import pytest
 
-from wmsd_ray.dreamgen import (WorldDreamGenAnswerer, evaluate_folder, frame_indices, if_prompt, parse_video_name,
-                               protocol_frames, protocol_size)
+from wmsd_ray.dreamgen import (
+    WorldDreamGenAnswerer,
+    evaluate_folder,
+    frame_indices,
+    if_prompt,
+    parse_video_name,
+    protocol_frames,
+    protocol_size,
+)
 from wmsd_ray.media import write_mp4
 from wmsd_ray.world.benchmark import load_benchmark
 from wmsd_ray.world.captions import simulate_caption

@@ -11,9 +11,9 @@ from conftest import TINY_MODEL
 from wmsd_ray.evaluation import paired_difference, prompts_for, score_tasks, score_verdicts, wilson
 from wmsd_ray.media import read_video
 from wmsd_ray.world.benchmark import load_benchmark
+from wmsd_ray.world.captions import simulate_caption
 from wmsd_ray.world.judge import Verdict
 from wmsd_ray.world.scene import Scene
-from wmsd_ray.world.captions import simulate_caption
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def test_paired_difference_uses_the_per_task_disagreements():
     assert hi - lo == pytest.approx(2 * 1.96 * d.std(ddof=1) / np.sqrt(200))
     # Far narrower than the two rates' own intervals, which ignore that the tasks are shared.
     independent = [wilson(int(x.sum()), 200) for x in (a, b)]
-    assert hi - lo < 0.6 * min(h - l for l, h in independent)
+    assert hi - lo < 0.6 * min(top - bottom for bottom, top in independent)
     assert paired_difference(a, a) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="equal lengths"):
         paired_difference(a, a[:-1])

@@ -13,13 +13,6 @@ from tests.conftest import tiny_config
 from wmsd_ray.rollouts import TrainBatch
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def _batch(cfg, update: int, n: int, nan: bool = False) -> TrainBatch:
     rng = np.random.default_rng(update)
     res, frames = cfg.world.resolution, cfg.world.frames

@@ -33,7 +33,8 @@ def test_confidence_drops_with_degradation(world):
 
 
 def test_other_grid_and_resolution():
-    world = load_config(overrides=["world.grid=5", "world.resolution=60", "world.colors=[red,green,blue,yellow,purple,cyan]"]).world
+    colors = "world.colors=[red,green,blue,yellow,purple,cyan]"
+    world = load_config(overrides=["world.grid=5", "world.resolution=60", colors]).world
     acc, _ = _accuracy(world, 300, 0.1, 1.0)
     assert acc == 1.0
 

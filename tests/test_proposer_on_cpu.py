@@ -56,7 +56,8 @@ def test_verify_spec_names_what_is_wrong(world, renderer, judge):
     from wmsd_ray.world.scene import Scene, WorldObject
     from wmsd_ray.world.verify import verify_spec
 
-    scene = Scene(4, (WorldObject("red", "circle", 0, 0), WorldObject("blue", "square", 0, 2), WorldObject("green", "circle", 3, 3)))
+    scene = Scene(4, (WorldObject("red", "circle", 0, 0), WorldObject("blue", "square", 0, 2),
+                      WorldObject("green", "circle", 3, 3)))
     image = renderer.render(scene)
 
     def spec(task, solution, agent="red circle"):
@@ -65,8 +66,9 @@ def test_verify_spec_names_what_is_wrong(world, renderer, judge):
     down3 = "The red circle slides three cells down, and stops in the bottom-left corner. Nothing else moves."
     assert verify_spec(scene, spec("[red circle]: go to the bottom-left corner", down3), world, renderer, judge) == ""
     right3 = "The red circle slides three cells right, and stops. Nothing else moves."  # through the blue square
-    assert verify_spec(scene, spec("[red circle]: go to the top-right corner", right3), world, renderer, judge) == "solution_not_actable"
+    check = lambda s: verify_spec(scene, s, world, renderer, judge)  # noqa: E731
+    assert check(spec("[red circle]: go to the top-right corner", right3)) == "solution_not_actable"
     assert verify_spec(scene, spec("[red circle]: touch the left edge", down3), world, renderer, judge) == "already_satisfied"
-    assert verify_spec(scene, spec("[red circle]: go to the top-right corner", down3), world, renderer, judge) == "solution_judged_wrong"
+    assert check(spec("[red circle]: go to the top-right corner", down3)) == "solution_judged_wrong"
     assert verify_spec(scene, spec("[red circle]: go to the moon", down3), world, renderer, judge) == "task_unreadable"
-    assert verify_spec(scene, spec("[green circle]: go to the bottom-left corner", down3, "green circle"), world, renderer, judge) == "wrong_agent"
+    assert check(spec("[green circle]: go to the bottom-left corner", down3, "green circle")) == "wrong_agent"

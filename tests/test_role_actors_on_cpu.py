@@ -1,21 +1,13 @@
 """Proposer and judge Ray actors switch from the world to a VLM backend by config alone."""
 import numpy as np
-import pytest
 import ray
 
 from actors.roles import JudgeActor, ProposerActor, config_payload
 from wmsd_ray.config import load_config
+from wmsd_ray.vlm.tiny import make_tiny_qwen_vl
 from wmsd_ray.world.benchmark import load_benchmark
 from wmsd_ray.world.captions import simulate_caption
 from wmsd_ray.world.scene import Scene
-from wmsd_ray.vlm.tiny import make_tiny_qwen_vl
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_actors_switch_backend_by_config(local_ray, tmp_path_factory, renderer):

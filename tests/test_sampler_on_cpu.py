@@ -8,17 +8,9 @@ import torch
 from actors.models import SamplerWorker
 from actors.roles import config_payload
 from learners.weights import WeightStoreActor
+from tests.conftest import tiny_config
 from wmsd_ray.models.lora import export_adapter
 from wmsd_ray.world.benchmark import load_benchmark
-
-from tests.conftest import tiny_config
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 class PublishesWhileSampling(SamplerWorker):
@@ -68,3 +60,39 @@ def test_a_repeated_call_repeats_its_groups(local_ray, tasks):
     for a, b in zip(first, second):
         assert a.group_id == b.group_id and np.array_equal(a.x0, b.x0)
     assert not np.allclose(first[0].x0, first[1].x0)  # groups of one call get their own noise
+
+
+def test_evaluation_calls_carry_their_adapter_through_a_killed_sampler(local_ray, tasks):
+    """Executor videos sampled with the adapter each call carries: killing a sampler during
+    evaluation (Ray restarts it bare, or the pool replaces it) gives the very same videos."""
+    from actors.models import SamplerActor
+    from actors.pool import ActorPool, Call
+
+    probe = _sampler(SamplerWorker, None)
+    arrays = {k: v + 0.3 * np.random.default_rng(0).standard_normal(v.shape).astype(np.float32)
+              for k, v in export_adapter(probe.backbone).items()}
+    adapter = ray.put(arrays)
+    all_tasks = load_benchmark(tiny_config().world)[:8]
+
+    def evaluate(kill: bool) -> tuple:
+        pool = ActorPool("sampler", lambda: SamplerActor.options(max_restarts=1).remote(config_payload(tiny_config())),
+                         2, 2, 3)
+        pool.wait_ready()
+        for start in range(0, 8, 2):
+            pool.submit(Call("sample_videos", (all_tasks[start:start + 2], "task", 11 + start, adapter, "rl_end"),
+                             tag=start))
+        if kill:
+            assert pool.inject_failure()
+        parts = {}
+        while pool.in_flight:
+            for call, _, videos in pool.done(timeout=0.2):
+                parts[call.tag] = videos
+        pool.kill()
+        return np.concatenate([parts[k] for k in sorted(parts)]), pool.counters
+
+    calm, _ = evaluate(kill=False)
+    disturbed, counters = evaluate(kill=True)
+    assert counters["injected_failures"] == 1 and counters["retried"] >= 1
+    assert np.array_equal(calm, disturbed)
+    bare = probe.sample_videos(all_tasks[:2], "task", 11)  # the Demonstrator's weights: other videos
+    assert not np.array_equal(bare, calm[:2])

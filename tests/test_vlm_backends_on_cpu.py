@@ -91,7 +91,8 @@ def test_batched_scores_equal_one_at_a_time(tiny_vlm, scene_image):
 
 def test_http_judge_scores_from_server_logprobs(served, tiny_vlm, scene_image):
     client = OpenAIVLM(served, "tiny", timeout_s=30, retries=0)
-    assert client.generate([scene_image], "Describe the image.", 12) == tiny_vlm.generate([scene_image], "Describe the image.", 12)
+    prompt = "Describe the image."
+    assert client.generate([scene_image], prompt, 12) == tiny_vlm.generate([scene_image], prompt, 12)
     video = np.repeat(scene_image[None], 9, axis=0)
     task = "[red circle]: go to the centre"
     base = ["judge.vlm.frames=2", "judge.vlm.top_logprobs=400"]  # the whole tiny vocabulary comes back

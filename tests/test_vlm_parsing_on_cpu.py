@@ -60,7 +60,8 @@ def test_prompts_name_the_form_and_agent():
 
 def _adversarial(rng: random.Random) -> object:
     pieces = ['{', '}', '[', ']', '"tasks"', ':', ',', '"agent"', '"task"', '"solution"', '"[a]: b"', 'null',
-              '1e999', '"\\u0000"', '```json', '```', 'NaN', '-', '"a"', '{"tasks": [', ']}', '\\', '\ud800'.encode('utf-8', 'surrogatepass').decode('utf-8', 'replace')]
+              '1e999', '"\\u0000"', '```json', '```', 'NaN', '-', '"a"', '{"tasks": [', ']}', '\\',
+              '\ud800'.encode('utf-8', 'surrogatepass').decode('utf-8', 'replace')]
     kind = rng.randrange(6)
     if kind == 0:
         return "".join(rng.choice(string.printable) for _ in range(rng.randrange(200)))

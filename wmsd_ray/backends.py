@@ -13,7 +13,6 @@ from .world.judge import Judge, WorldJudge
 from .world.proposer import Proposer, WorldProposer
 
 
-
 def make_vlm(backend: str, vc: VLMConfig):
     """The VLM behind a role; imports are lazy so the world backends need none of them."""
     if backend == "transformers":
@@ -30,9 +29,10 @@ def make_vlm(backend: str, vc: VLMConfig):
         from .vlm.vllm_backend import VLLMVLM, vllm_actor
 
         if ray.is_initialized():  # inside the Ray runtime: the engine gets its own GPU actor
-            return vllm_actor(vc.model, 1.0, gpu_memory_utilization=vc.gpu_memory_utilization,
-                              top_logprobs=vc.top_logprobs)
-        return VLLMVLM(vc.model, vc.gpu_memory_utilization, top_logprobs=vc.top_logprobs)
+            return vllm_actor(vc.model, float(vc.tensor_parallel), gpu_memory_utilization=vc.gpu_memory_utilization,
+                              top_logprobs=vc.top_logprobs, tensor_parallel=vc.tensor_parallel)
+        return VLLMVLM(vc.model, vc.gpu_memory_utilization, top_logprobs=vc.top_logprobs,
+                       tensor_parallel=vc.tensor_parallel)
     raise ValueError(f"unknown VLM backend {backend!r}")
 
 

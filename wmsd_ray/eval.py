@@ -28,11 +28,11 @@ from .dreamgen import WorldDreamGenAnswerer, evaluate_folder
 from .errors import InputError
 from .evaluation import sample_and_score, summary_line
 from .media import grid_of, write_gif
+from .models import Backbone, build_backbone
+from .models.lora import add_lora, load_lora
 from .records import TaskSpec
 from .report import bar_chart, markdown
 from .vlm.roles import VLMDreamGenAnswerer
-from .models import Backbone, build_backbone
-from .models.lora import add_lora, load_lora
 from .world.benchmark import load_benchmark
 
 

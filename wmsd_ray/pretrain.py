@@ -127,10 +127,10 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
     while step < pc.steps:
         frames, captions = corpus_batch(cfg, step, exclude)
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        x0 = backbone.encode_video(frames)
+        x0 = backbone.encode_video(frames).to(backbone.device)
         cond = backbone.condition(frames[:, 0], captions)
-        sigma = sample_train_sigmas(len(captions), model_cfg.timestep_shift, g)
-        noise = torch.randn(x0.shape, generator=g)
+        sigma = sample_train_sigmas(len(captions), model_cfg.timestep_shift, g).to(x0.device)
+        noise = torch.randn(x0.shape, generator=g).to(x0.device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, pc)
         loss = backbone.flow_loss(x0, cond, sigma, noise)
@@ -147,7 +147,8 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{lr_at(step, pc):.1e}")
         if step % pc.eval_every == 0 or step == pc.steps:
-            row = {"step": step, "loss": float(np.mean(losses[-200:])), "sec_per_step": (time.time() - t_last) / max(1, len(losses))}
+            row = {"step": step, "loss": float(np.mean(losses[-200:])),
+                   "sec_per_step": (time.time() - t_last) / max(1, len(losses))}
             row["val_task_raw"] = _score(cfg, backbone, val, "solution", judge)["task"]
             row["val_outcome_raw"] = _score(cfg, backbone, val, "outcome", judge)["task"]
             backbone.train()

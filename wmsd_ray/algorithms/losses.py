@@ -25,12 +25,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..device import from_numpy, to_numpy
 from ..models.backbones import Backbone, Condition
-from ..names import LOSS_NAMES
 from ..models.backbones.base import masked_mse
 from ..models.flow import add_noise, sample_train_sigmas
 from ..models.lora import adapter_disabled
 from ..models.sampling import sde_mean, sde_std, transition_log_prob
+from ..names import LOSS_NAMES
 from ..rollouts import TrainBatch
 
 
@@ -56,8 +57,12 @@ class LossContext:
             self.cache[key] = self.backbone.condition(b.images[:rows], list(texts[:rows]))
         return self.cache[key]
 
+    def tensor(self, array) -> torch.Tensor:
+        """A batch array on the backbone's device, float32."""
+        return from_numpy(array, self.backbone.device)
+
     def x0(self) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(self.batch.x0, np.float32))
+        return self.tensor(self.batch.x0)
 
     def renoised(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(x0, sigma, noise) for re-noised training states, shared by the terms of one update;
@@ -65,9 +70,10 @@ class LossContext:
         if "renoised" not in self.cache:
             x0, b = self.x0(), self.batch
             if b.renoise_noise.size:
-                sigma, noise = torch.from_numpy(b.renoise_sigma), torch.from_numpy(b.renoise_noise)
+                sigma, noise = self.tensor(b.renoise_sigma), self.tensor(b.renoise_noise)
             else:
-                sigma, noise = draw_renoise(x0.shape, self.backbone.cfg.timestep_shift, self.generator)
+                sigma, noise = (t.to(x0.device) for t in draw_renoise(x0.shape, self.backbone.cfg.timestep_shift,
+                                                                        self.generator))
             self.cache["renoised"] = (x0, sigma, noise)
         return self.cache["renoised"]
 
@@ -97,11 +103,12 @@ def anchor_targets(teacher: Backbone, batch: TrainBatch) -> TrainBatch:
     """The anchor's targets computed away from the learner (``algorithm.anchor_teacher=demonstrator``):
     draws the update's re-noised states from the batch seed as the learner would, and attaches
     them with the teacher's prediction there (detailed solution; ``teacher`` has no adapter)."""
-    x0 = torch.from_numpy(np.asarray(batch.x0, np.float32))
-    sigma, noise = draw_renoise(x0.shape, teacher.cfg.timestep_shift, torch.Generator().manual_seed(int(batch.seed)))
+    x0 = from_numpy(batch.x0, teacher.device)
+    sigma, noise = (t.to(x0.device) for t in draw_renoise(x0.shape, teacher.cfg.timestep_shift,
+                                                          torch.Generator().manual_seed(int(batch.seed))))
     cond = teacher.condition(batch.images, list(batch.solutions))
     out = teacher.predict(add_noise(x0, noise, sigma), sigma, cond).float()
-    batch.renoise_sigma, batch.renoise_noise, batch.teacher_out = sigma.numpy(), noise.numpy(), out.numpy()
+    batch.renoise_sigma, batch.renoise_noise, batch.teacher_out = to_numpy(sigma), to_numpy(noise), to_numpy(out)
     return batch
 
 
@@ -138,7 +145,7 @@ def off_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
 def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, _, noise = ctx.renoised()
     per = ctx.backbone.flow_loss_of_output(ctx.student_out(), x0, noise)
-    adv = torch.from_numpy(np.asarray(ctx.batch.advantages, np.float32))
+    adv = ctx.tensor(ctx.batch.advantages)
     w = torch.where(adv < 0, adv * ctx.awm_negative_scale, adv)
     return (per * w).mean(), {"awm_mse": float(per.detach().mean()), "adv_mean": float(adv.mean())}
 
@@ -148,7 +155,7 @@ def anchor(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, sigma, noise = ctx.renoised()
     student = ctx.student_out()
     if ctx.batch.teacher_out.size:  # computed by the Demonstrator at these very states
-        teacher = torch.from_numpy(ctx.batch.teacher_out)
+        teacher = ctx.tensor(ctx.batch.teacher_out)
     else:
         with torch.no_grad(), adapter_disabled(ctx.backbone):
             teacher = ctx.backbone.predict(add_noise(x0, noise, sigma), sigma, ctx.cond("solution"))
@@ -164,8 +171,9 @@ def on_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     # Policy rows come first in a batch; the teacher rows after them have no trajectory.
     k_steps, rows = b.latents.shape[0] - 1, b.latents.shape[1]
     ks = torch.randint(0, k_steps, (rows,), generator=ctx.generator)
-    x_t = torch.stack([torch.from_numpy(np.asarray(b.latents[int(k), i])) for i, k in enumerate(ks)])
-    sigmas = torch.from_numpy(np.asarray(b.sigmas, np.float32))
+    x_t = torch.stack([ctx.tensor(b.latents[int(k), i]) for i, k in enumerate(ks)])
+    sigmas = ctx.tensor(b.sigmas)
+    ks = ks.to(sigmas.device)
     gap = _trajectory_gap(ctx, x_t, sigmas[ks], sigmas[ks + 1])
     return gap.mean(), {"on_policy_gap": float(gap.detach().mean())}
 
@@ -176,20 +184,19 @@ def flow_grpo(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     b, bb = ctx.batch, ctx.backbone
     if not b.latents.size or not b.log_probs.size:
         raise ValueError("flow_grpo needs stored latents and log-probs (sampler keep_trajectory)")
-    sigmas = torch.from_numpy(np.asarray(b.sigmas, np.float32))
+    sigmas = ctx.tensor(b.sigmas)
     k_steps = b.log_probs.shape[0]
     steps = torch.randperm(k_steps, generator=ctx.generator)[: min(ctx.grpo_timesteps, k_steps)].tolist()
     cond = ctx.cond("task")
-    adv = torch.from_numpy(np.asarray(b.advantages, np.float32))
-    mask = bb.gen_mask(torch.from_numpy(np.asarray(b.latents[0, :1])))
+    adv = ctx.tensor(b.advantages)
+    mask = bb.gen_mask(ctx.tensor(b.latents[0, :1]))
     losses, ratios, kls = [], [], []
     for k in steps:
-        x = torch.from_numpy(np.asarray(b.latents[k], np.float32))
-        x_next = torch.from_numpy(np.asarray(b.latents[k + 1], np.float32))
-        s, s_next = torch.full((b.size,), float(sigmas[k])), torch.full((b.size,), float(sigmas[k + 1]))
+        x, x_next = ctx.tensor(b.latents[k]), ctx.tensor(b.latents[k + 1])
+        s, s_next = sigmas[k].expand(b.size), sigmas[k + 1].expand(b.size)
         mean = sde_mean(x, bb.velocity(x, s, cond, s_next).float(), sigmas, k, b.eta)
         new_lp = transition_log_prob(x_next, mean, sigmas, k, b.eta, mask)
-        ratio = torch.exp(new_lp - torch.from_numpy(np.asarray(b.log_probs[k], np.float32)))
+        ratio = torch.exp(new_lp - ctx.tensor(b.log_probs[k]))
         clipped = torch.clamp(ratio, 1 - ctx.grpo_clip, 1 + ctx.grpo_clip)
         losses.append(-torch.minimum(ratio * adv, clipped * adv).mean())
         ratios.append(ratio.detach())

@@ -4,12 +4,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from .loader import dump_yaml, from_dict, load, to_dict
-from .schema import (
-    CheckConfig, Config, DataConfig, EvalConfig, JudgeConfig, LoraConfig, ModelConfig, PretrainConfig,
-    ProposerConfig, SamplingConfig, WorldConfig,
-)
 from .runtime import (
-    ActorsConfig, AlgorithmConfig, LearnerConfig, LoggingConfig, PoolConfig, RayConfig, StreamConfig, TrainConfig,
+    ActorsConfig,
+    AlgorithmConfig,
+    LearnerConfig,
+    LoggingConfig,
+    PoolConfig,
+    RayConfig,
+    StreamConfig,
+    TrainConfig,
+)
+from .schema import (
+    CheckConfig,
+    Config,
+    DataConfig,
+    EvalConfig,
+    JudgeConfig,
+    LoraConfig,
+    ModelConfig,
+    PretrainConfig,
+    ProposerConfig,
+    SamplingConfig,
+    WorldConfig,
 )
 
 DEFAULT_PRESET = Path(__file__).resolve().parents[2] / "configs" / "embedded.yaml"

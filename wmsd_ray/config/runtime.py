@@ -174,7 +174,8 @@ class AlgorithmConfig:
             _require(not bad, f"algorithm.{key}: unknown loss {bad[0] if bad else ''!r} (known: {', '.join(sorted(LOSS_NAMES))})")
             _require(any(v for v in losses.values()), f"algorithm.{key} needs a non-zero weight")
         _require(0 <= self.teacher_mix < 1, "algorithm.teacher_mix must be in [0, 1)")
-        _require(self.policy_rows in ("weighted", "all"), f"algorithm.policy_rows must be weighted or all, got {self.policy_rows!r}")
+        _require(self.policy_rows in ("weighted", "all"),
+                 f"algorithm.policy_rows must be weighted or all, got {self.policy_rows!r}")
         _require(self.adv_eps > 0 and self.adv_clip > 0, "algorithm.adv_eps and adv_clip must be > 0")
         _require(self.anchor_teacher in ("learner", "demonstrator"),
                  f"algorithm.anchor_teacher must be learner or demonstrator, got {self.anchor_teacher!r}")
@@ -200,6 +201,7 @@ class TrainConfig:
     ablation: bool = True  # also train distillation-only for rl_updates more (the paper's ablation)
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
+    learner_restarts: int = 2  # a lost learner worker (a preempted node): rewind to the last checkpoint, this often
     eval: bool = True
 
     def validate(self) -> None:

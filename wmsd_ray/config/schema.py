@@ -11,7 +11,6 @@ from ..names import BACKBONE_NAMES, FAMILY_NAMES, PALETTE_NAMES, SHAPE_NAMES
 from .runtime import ActorsConfig, AlgorithmConfig, LearnerConfig, LoggingConfig, RayConfig, StreamConfig, TrainConfig
 
 
-
 @dataclass
 class WorldConfig:
     """WorldTasks-mini: a grid of coloured shapes, one agent moves one cell per frame."""
@@ -54,7 +53,8 @@ class WorldConfig:
         _require(0.0 <= self.still_fraction < 1.0, f"world.still_fraction must be in [0, 1), got {self.still_fraction}")
         _require(self.held_out_phrasings >= 0, "world.held_out_phrasings must be >= 0")
         bad = [f for f in self.held_out_families if f not in FAMILY_NAMES]
-        _require(not bad, f"world.held_out_families: unknown family {bad[0] if bad else ''!r} (allowed: {', '.join(FAMILY_NAMES)})")
+        _require(not bad, f"world.held_out_families: unknown family {bad[0] if bad else ''!r} "
+                          f"(allowed: {', '.join(FAMILY_NAMES)})")
 
     @property
     def cell(self) -> int:
@@ -70,7 +70,7 @@ class VLMConfig:
     or the served model name (http). HTTP keys apply to any OpenAI-compatible endpoint."""
 
     model: str = ""
-    device: str = "cpu"
+    device: str = "auto"  # auto: the GPU Ray gave this actor, if any (wmsd_ray/device.py)
     dtype: str = "float32"
     max_new_tokens: int = 512
     temperature: float = 0.0
@@ -85,6 +85,7 @@ class VLMConfig:
     retries: int = 2
     concurrency: int = 4
     gpu_memory_utilization: float = 0.5
+    tensor_parallel: int = 1  # GPUs one vLLM engine spans (a 72B VLM needs several of 80 GB)
 
     def validate(self) -> None:
         _require(self.max_attempts >= 1, "vlm.max_attempts must be >= 1")
@@ -253,6 +254,8 @@ class ModelConfig:
     sample_steps: int = 16
     sigmas: list[float] = field(default_factory=list)
     dtype: str = "float32"
+    offload_encoders: bool = False  # keep the frozen text/image encoders on the CPU (GPU memory)
+    gradient_checkpointing: bool = False  # recompute activations in the learner's backward pass
     text_cache: int = 20000
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     ltx2: LTX2Config = field(default_factory=LTX2Config)

@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..device import to_numpy
+
 Norm = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -25,7 +27,7 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
 def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
     """(B, 3, T, H, W) float in [-1, 1] -> (B, T, H, W, 3) uint8."""
     x = x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 4, 1).cpu().numpy()
+    return to_numpy(x.permute(0, 2, 3, 4, 1), torch.uint8)
 
 
 class PixelCodec:
@@ -60,10 +62,14 @@ class VaeCodec:
     def dtype(self) -> torch.dtype:
         return next(self.vae.parameters()).dtype
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
     @torch.no_grad()
     def encode_pixels(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> normalised latents (the distribution's mode, as pipelines take)."""
-        dist = self.vae.encode(video.to(self.dtype)).latent_dist
+        dist = self.vae.encode(video.to(device=self.device, dtype=self.dtype)).latent_dist
         return self.normalize(dist.mode().float())
 
     def encode(self, frames: np.ndarray) -> torch.Tensor:
@@ -71,7 +77,7 @@ class VaeCodec:
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
-        x = self.denormalize(latents.float()).to(self.dtype)
+        x = self.denormalize(latents.float().to(self.device)).to(self.dtype)
         step = self.max_batch or x.shape[0]
         return np.concatenate([tensor_to_frames(self.vae.decode(z, **self.decode_kwargs(z), return_dict=False)[0])
                                for z in x.split(step)])

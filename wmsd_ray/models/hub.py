@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig
+from ..device import DTYPES, META
 from ..errors import ConfigError
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 CONFIG_FILES = ("config.json", "scheduler_config.json", "tokenizer_config.json", "preprocessor_config.json", "guider_config.json",
                 "tokenizer.json", "spiece.model")
 
@@ -133,7 +133,7 @@ def check_weights(sub: Path, class_name: str) -> None:
     if shapes is None:
         return
     try:
-        with torch.device("meta"):
+        with META:
             model = cls.from_config(cls.load_config(sub))
     except Exception as e:
         raise ConfigError(f"model.hub: {sub}/config.json does not build a {class_name}: {_first_line(e)}") from e

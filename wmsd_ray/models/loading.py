@@ -13,6 +13,7 @@ import yaml
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from ..config import ModelConfig, WorldConfig, to_dict
+from ..device import assigned_device, place
 from ..errors import ConfigError
 from .backbones import BACKBONES, Backbone
 from .codec import PixelCodec
@@ -74,7 +75,15 @@ def build_backbone(model: ModelConfig, world: WorldConfig, text: TextEncoder | N
     if model.hub:
         from .hub import load_pipeline
 
-        return cls.from_pipeline(load_pipeline(model), model, world)
+        backbone = cls.from_pipeline(load_pipeline(model), model, world)
+    else:
+        backbone = _embedded(cls, model, world, text)
+    place(backbone, assigned_device(), model.dtype, model.offload_encoders)
+    return backbone.eval()
+
+
+def _embedded(cls, model: ModelConfig, world: WorldConfig, text: TextEncoder | None) -> Backbone:
+    """Our own pixel-space Wan: the shipped checkpoint, another of ours, or a tiny random init."""
     path = resolve_checkpoint(model.checkpoint) if model.checkpoint else None
     if path is not None:
         check_checkpoint(path, model, world)
@@ -91,7 +100,7 @@ def build_backbone(model: ModelConfig, world: WorldConfig, text: TextEncoder | N
     else:
         transformer = cls.tiny_transformer(model, codec.channels, text.dim)
     scheduler = FlowMatchEulerDiscreteScheduler(shift=model.timestep_shift)
-    return cls(transformer.float().eval(), codec, text, model, world.frames, world.resolution, scheduler)
+    return cls(transformer, codec, text, model, world.frames, world.resolution, scheduler)
 
 
 def save_checkpoint(backbone: Backbone, path: str | os.PathLike, world: WorldConfig, extra: dict | None = None) -> None:

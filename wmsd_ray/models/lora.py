@@ -23,6 +23,7 @@ from peft import LoraConfig as PeftLoraConfig
 from peft.utils import get_peft_model_state_dict
 
 from ..config import LoraConfig
+from ..device import to_numpy
 from ..errors import ConfigError
 from .backbones import Backbone
 
@@ -101,7 +102,7 @@ def _lora_named(backbone: Backbone) -> dict[str, torch.nn.Parameter]:
 
 def export_adapter(backbone: Backbone) -> dict[str, np.ndarray]:
     """Adapter-only weights as numpy (what the learner broadcasts to samplers)."""
-    return {n: p.detach().cpu().float().numpy().copy() for n, p in _lora_named(backbone).items()}
+    return {n: to_numpy(p).copy() for n, p in _lora_named(backbone).items()}
 
 
 @torch.no_grad()

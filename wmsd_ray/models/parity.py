@@ -13,7 +13,6 @@ reference pipeline is given that scheduler too.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 

@@ -44,12 +44,14 @@ def initial_noise(backbone: Backbone, cond: Condition, generator: torch.Generato
         x = backbone.initial_noise(rows, generator).repeat_interleave(group_size, 0)
     else:
         x = backbone.initial_noise(rows * group_size, generator)
-    return backbone.replace_first(x, cond)
+    # drawn on the CPU generator, so a seed gives the same samples on any device
+    return backbone.replace_first(x.to(cond.image.device), cond)
 
 
-def _step_sigmas(sigmas: torch.Tensor, k: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sigma_k, sigma_k+1) for every row: the velocity at a step may depend on its target level."""
-    return torch.full((batch,), float(sigmas[k])), torch.full((batch,), float(sigmas[k + 1]))
+def _step_sigmas(sigmas: torch.Tensor, k: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sigma_k, sigma_k+1) for every row of ``like``: the velocity at a step may depend on its target level."""
+    b, device = like.shape[0], like.device
+    return torch.full((b,), float(sigmas[k]), device=device), torch.full((b,), float(sigmas[k + 1]), device=device)
 
 
 def sde_std(sigmas: torch.Tensor, k: int, eta: float) -> float:
@@ -69,7 +71,7 @@ def transition_log_prob(x_next: torch.Tensor, mean: torch.Tensor, sigmas: torch.
     """Gaussian log-density of x_next given the mean, averaged over generated elements -> (B,)."""
     scale = sde_std(sigmas, k, eta) * math.sqrt(float(sigmas[k] - sigmas[k + 1]))
     if scale == 0:
-        return torch.zeros(x_next.shape[0])
+        return torch.zeros(x_next.shape[0], device=x_next.device)
     lp = -((x_next.detach() - mean) ** 2) / (2 * scale ** 2) - math.log(scale) - LOG_SQRT_2PI
     m = mask.expand_as(lp)
     return (lp * m).sum(dim=tuple(range(1, lp.ndim))) / m[0].sum()
@@ -81,7 +83,7 @@ def ode_sample(backbone: Backbone, cond: Condition, x: torch.Tensor, steps: int 
     sigmas = backbone.sigmas(steps)
     x = x.float()
     for k in range(len(sigmas) - 1):
-        s, s_next = _step_sigmas(sigmas, k, x.shape[0])
+        s, s_next = _step_sigmas(sigmas, k, x)
         v = backbone.velocity(x, s, cond, s_next).float()
         x = x + v * float(sigmas[k + 1] - sigmas[k])
     return backbone.replace_first(x, cond)
@@ -97,12 +99,12 @@ def sde_sample(backbone: Backbone, cond: Condition, x: torch.Tensor, generator: 
     mask = backbone.gen_mask(x)
     latents, noises, log_probs, velocities = [x], [], [], []
     for k in range(len(sigmas) - 1):
-        s, s_next = _step_sigmas(sigmas, k, x.shape[0])
+        s, s_next = _step_sigmas(sigmas, k, x)
         v = backbone.velocity(x, s, cond, s_next).float()
         if keep_velocities:
             velocities.append(v)
         mean = sde_mean(x, v, sigmas, k, eta)
-        eps = torch.randn(x.shape, generator=generator) * mask if eta > 0 else torch.zeros_like(x)
+        eps = torch.randn(x.shape, generator=generator).to(x.device) * mask if eta > 0 else torch.zeros_like(x)
         scale = sde_std(sigmas, k, eta) * math.sqrt(float(sigmas[k] - sigmas[k + 1]))
         x_next = mean + scale * eps
         log_probs.append(transition_log_prob(x_next, mean, sigmas, k, eta, mask))
@@ -120,7 +122,7 @@ def recompute_log_probs(backbone: Backbone, cond: Condition, traj: Trajectory,
     out = []
     for k in steps if steps is not None else range(traj.log_probs.shape[0]):
         x = traj.latents[k]
-        s, s_next = _step_sigmas(traj.sigmas, k, x.shape[0])
+        s, s_next = _step_sigmas(traj.sigmas, k, x)
         v = backbone.velocity(x, s, cond, s_next).float()
         mean = sde_mean(x, v, traj.sigmas, k, traj.eta)
         out.append(transition_log_prob(traj.latents[k + 1], mean, traj.sigmas, k, traj.eta, mask))
@@ -139,3 +141,28 @@ def generate(backbone: Backbone, images: np.ndarray, prompts: list[str], seed: i
         x = initial_noise(backbone, cond, g)
         out.append(backbone.decode(ode_sample(backbone, cond, x, steps)))
     return np.concatenate(out)
+
+
+@torch.no_grad()
+def rollout(backbone: Backbone, cond: Condition, x: torch.Tensor, seed: int, eta: float, keep: bool,
+            batch_size: int) -> tuple[torch.Tensor, Trajectory | None]:
+    """Final states, and the SDE trajectory when ``eta > 0`` or ``keep``, sampled ``batch_size``
+    rows at a time (what a GPU holds; ``sampling.batch_size``). The first chunk's SDE noise comes
+    from ``seed`` (a group that fits in one chunk samples exactly as one call), chunk c's from
+    ``seed + c``."""
+    finals, trajs = [], []
+    for c, start in enumerate(range(0, x.shape[0], batch_size)):
+        index = torch.arange(start, min(start + batch_size, x.shape[0]), device=x.device)
+        sub = cond.rows(index)
+        if eta > 0 or keep:
+            trajs.append(sde_sample(backbone, sub, x[index], torch.Generator().manual_seed(seed + c), eta,
+                                    keep_velocities=keep))
+            finals.append(trajs[-1].final)
+        else:
+            finals.append(ode_sample(backbone, sub, x[index]))
+    if not trajs:
+        return torch.cat(finals), None
+    t0 = trajs[0]
+    join = lambda name: torch.cat([getattr(t, name) for t in trajs], dim=1)  # noqa: E731
+    velocities = join("velocities") if keep else None
+    return torch.cat(finals), Trajectory(join("latents"), join("noise"), join("log_probs"), t0.sigmas, t0.eta, velocities)

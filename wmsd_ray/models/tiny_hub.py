@@ -100,8 +100,7 @@ def _wan(variant: str, seed: int):
 
 
 def _gemma():
-    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, GemmaTokenizer
-    from transformers import SiglipVisionConfig
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig, GemmaTokenizer, SiglipVisionConfig
 
     vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<start_of_image>": 4, "<end_of_image>": 5,
              "<image_soft_token>": 6, "\u2581": 7}
@@ -119,8 +118,13 @@ def _gemma():
 
 
 def _ltx2(variant: str, seed: int):
-    from diffusers import (AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, FlowMatchEulerDiscreteScheduler,
-                           LTX2ImageToVideoPipeline, LTX2VideoTransformer3DModel)
+    from diffusers import (
+        AutoencoderKLLTX2Audio,
+        AutoencoderKLLTX2Video,
+        FlowMatchEulerDiscreteScheduler,
+        LTX2ImageToVideoPipeline,
+        LTX2VideoTransformer3DModel,
+    )
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
@@ -206,11 +210,23 @@ def _qwen_tokenizer(system_message: str):
 
 
 def _hunyuan15(variant: str, seed: int):
-    from diffusers import (AutoencoderKLHunyuanVideo15, FlowMatchEulerDiscreteScheduler,
-                           HunyuanVideo15ImageToVideoPipeline, HunyuanVideo15Transformer3DModel)
+    from diffusers import (
+        AutoencoderKLHunyuanVideo15,
+        FlowMatchEulerDiscreteScheduler,
+        HunyuanVideo15ImageToVideoPipeline,
+        HunyuanVideo15Transformer3DModel,
+    )
     from diffusers.guiders import ClassifierFreeGuidance
-    from transformers import (ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel, SiglipImageProcessor,
-                              SiglipVisionConfig, SiglipVisionModel, T5Config, T5EncoderModel)
+    from transformers import (
+        ByT5Tokenizer,
+        Qwen2_5_VLTextConfig,
+        Qwen2_5_VLTextModel,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+        SiglipVisionModel,
+        T5Config,
+        T5EncoderModel,
+    )
 
     P = HunyuanVideo15ImageToVideoPipeline
 

@@ -7,6 +7,7 @@ this process tree (driver, Ray's own processes and every worker).
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -22,7 +23,11 @@ def connect(cfg: Config, address: str = "") -> dict:
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
     runtime_env = {"env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1", "TOKENIZERS_PARALLELISM": "false"}}
     if address:
-        info = ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        # A submitted job's runtime env applies to its driver; Ray refuses to merge a second
+        # ``env_vars`` into one that has them (cluster/runtime_env.yaml sets these same variables).
+        job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+        has_vars = "env_vars" in (job.get("runtime_env") or {})
+        info = ray.init(address=address, runtime_env=None if has_vars else runtime_env, log_to_driver=True)
         return {"address": address, "dashboard": info.dashboard_url, "local": False}
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     kwargs = dict(address="local", include_dashboard=cfg.ray.dashboard, dashboard_host="127.0.0.1",

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from actors.models import DemonstratorActor, SamplerActor
 from actors.pool import ActorPool, Call
 from actors.roles import JudgeActor, ProposerActor, config_payload
-from learners.group import LearnerGroup
+from learners.group import LearnerFailed, LearnerGroup
 from learners.schedule import phase_schedule
 from learners.weights import WeightStoreActor
 from learners.worker import STATE_FILE
@@ -128,12 +128,43 @@ class Driver:
         for phase in PHASES[PHASES.index(self.state.phase):-1]:
             self.state.phase = phase
             started = time.time()
-            getattr(self, f"phase_{phase}")()
+            self._run_phase(phase)
             self.metrics.log({"event": "phase_done", "phase": phase, "seconds": time.time() - started})
             self.state.phase = PHASES[PHASES.index(phase) + 1]
             if phase in ("propose", "eval"):
                 self.checkpoint(None, f"{phase}_end")
         self.metrics.close()
+
+    def _run_phase(self, phase: str) -> None:
+        """A phase, restarted from the last complete checkpoint when its learner group dies (a
+        preempted node): the driver's state, the learner's weights and optimizer and the batches
+        still to send all come back from that checkpoint, so the phase ends with the same update
+        counts and no batch is applied twice."""
+        for attempt in range(self.cfg.train.learner_restarts + 1):
+            try:
+                return getattr(self, f"phase_{phase}")()
+            except LearnerFailed as e:
+                if attempt == self.cfg.train.learner_restarts:
+                    raise
+                self._rewind(phase, e)
+
+    def _rewind(self, phase: str, error: Exception) -> None:
+        loaded = load_latest(self.run_dir)
+        if loaded is None:
+            raise RuntimeError(f"{phase}: the learner group failed before any checkpoint") from error
+        restarts = self.state.counters["learner_restarts"] + 1
+        self.release(*list(self.pools))  # in-flight rollouts belong to the failed attempt
+        ray.kill(self.store)
+        self.store = WeightStoreActor.remote()  # versions published past the checkpoint are gone
+        self.state, self.resumed_from = loaded
+        self.state.phase = phase
+        self.state.counters["learner_restarts"] = restarts
+        self.rng = self.state.generator(self.cfg.seed)
+        log.warning("%s: learner group failed (%s); restarting from %s", phase, error, self.resumed_from.name)
+        self.metrics.log({"event": "learner_restart", "phase": phase, "from": self.resumed_from.name,
+                          "updates": dict(self.state.sent), "error": str(error)[:200]})
+        print(f"{phase}: learner group lost; restarting from checkpoint {self.resumed_from.name} "
+              f"(updates {dict(self.state.sent)})", flush=True)
 
     def phase_propose(self) -> None:
         """Training scenes (never benchmark layouts) rendered to pixels -> proposer actors -> TaskSpecs."""

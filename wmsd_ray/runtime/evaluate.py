@@ -36,20 +36,18 @@ def _adapter_arrays(directory: str) -> dict:
 
 
 def _sample_all(d, tasks: list) -> dict[str, np.ndarray]:
-    """Every model's videos, with both pools busy at once. Actor calls run in submission order,
-    so an adapter loaded before a sampler's chunks is the one those chunks use."""
-    chunk, jobs = d.cfg.sampling.batch_size, []
+    """Every model's videos, with both pools busy at once. Each chunk's call carries the adapter
+    it must be sampled with (an object-store reference and its tag), so whichever actor runs
+    it, a restarted or replacement one included, uses those weights."""
+    chunk = d.cfg.sampling.batch_size
     for label, (pool_name, prompt, ckpt) in MODELS.items():
         if ckpt is not None and ckpt not in d.state.learner_dirs:
             continue
         pool = d.pool(pool_name)
-        if ckpt is not None:
-            adapter = ray.put(_adapter_arrays(d.state.learner_dirs[ckpt]))
-            for a in pool.actors:
-                a.load_adapter.remote(adapter, -2)
+        adapter = ray.put(_adapter_arrays(d.state.learner_dirs[ckpt])) if ckpt is not None else None
         for start in range(0, len(tasks), chunk):
-            jobs.append(pool.submit(Call("sample_videos", (tasks[start:start + chunk], prompt, d.cfg.eval.seed + start),
-                                         tag=(label, start))))
+            pool.submit(Call("sample_videos", (tasks[start:start + chunk], prompt, d.cfg.eval.seed + start, adapter,
+                                               ckpt or ""), tag=(label, start)))
     parts: dict = {}
     pools = [d.pools[name] for name in ("demonstrator", "sampler") if name in d.pools]
     while any(p.in_flight for p in pools):

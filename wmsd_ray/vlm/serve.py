@@ -88,7 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m wmsd_ray.vlm.serve", description=__doc__)
     ap.add_argument("--model", required=True, help="a transformers VLM folder")
     ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="auto", help="auto (a visible GPU, else the CPU), cpu or cuda:N")
     args = ap.parse_args()
     server = make_server(TransformersVLM(args.model, args.device), args.model, args.port)
     print(f"serving {args.model} on http://127.0.0.1:{server.server_address[1]}/v1", flush=True)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..device import resolve
 from ..errors import ConfigError
 from .yesno import answer_token_ids
 
@@ -53,7 +54,7 @@ class TransformersVLM:
     exposes_logits = True
     score_source = "logits"
 
-    def __init__(self, path: str, device: str = "cpu", dtype: str = "float32"):
+    def __init__(self, path: str, device: str = "auto", dtype: str = "float32"):
         from transformers import AutoModelForImageTextToText
 
         try:
@@ -61,8 +62,8 @@ class TransformersVLM:
             self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype))
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot load a transformers VLM from {path!r}: {e}") from e
-        self.model.to(device).eval()
-        self.device, self.path = device, path
+        self.device, self.path = resolve(device), path
+        self.model.to(self.device).eval()
         self.yes_ids, self.no_ids = answer_token_ids(self.processor.tokenizer)
 
     def _inputs(self, requests: list[tuple[list[np.ndarray], str]]):

@@ -21,13 +21,14 @@ class VLLMVLM:
     score_source = "logprobs"
 
     def __init__(self, path: str, gpu_memory_utilization: float = 0.5, max_model_len: int = 4096,
-                 top_logprobs: int = 20, max_images: int = 16):
+                 top_logprobs: int = 20, max_images: int = 16, tensor_parallel: int = 1):
         try:
             from vllm import LLM
         except ImportError as e:
             raise ConfigError("backend 'vllm' needs the optional extra: pip install -e '.[vllm]' (CUDA)") from e
         self.llm = LLM(model=path, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                       limit_mm_per_prompt={"image": max_images}, enforce_eager=True)
+                       limit_mm_per_prompt={"image": max_images}, enforce_eager=True,
+                       tensor_parallel_size=tensor_parallel)
         self.top_logprobs = top_logprobs
         self.yes_ids, self.no_ids = answer_token_ids(self.llm.get_tokenizer())
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..config import WorldConfig
 from ..records import BenchmarkTask, read_metadata, read_parquet, write_parquet
-from .proposer import feasible_goals
 from .captions import write_caption
+from .proposer import feasible_goals
 from .render import Renderer
 from .scene import Scene, random_scene
 from .tasks import FAMILIES, FAMILY_NAMES, Goal, is_held_out

@@ -56,7 +56,8 @@ def make_spec(world: WorldConfig, scene: Scene, image: np.ndarray, scene_id: str
     )
 
 
-def feasible_goals(world: WorldConfig, scene: Scene, rng: np.random.Generator) -> tuple[dict[str, list[tuple[Goal, list[Cell]]]], Counter]:
+def feasible_goals(world: WorldConfig, scene: Scene,
+                   rng: np.random.Generator) -> tuple[dict[str, list[tuple[Goal, list[Cell]]]], Counter]:
     """Family -> feasible (goal, path) for every object as agent; plus rejection counts."""
     by_family: dict[str, list[tuple[Goal, list[Cell]]]] = {}
     rejected: Counter = Counter()

@@ -129,6 +129,25 @@ class Backbone(ABC):
     def dtype(self) -> torch.dtype:
         return next(self.transformer.parameters()).dtype
 
+    @property
+    def device(self) -> torch.device:
+        """Where the denoisers live (``wmsd_ray.device.place`` put them there); inputs follow."""
+        return next(self.transformer.parameters()).device
+
+    def encoders(self) -> list[torch.nn.Module]:
+        """The frozen text and image encoders (kept on the CPU with ``model.offload_encoders``)."""
+        model = getattr(self.text, "model", None)
+        return [model] if isinstance(model, torch.nn.Module) else []
+
+    @property
+    def encoder_device(self) -> torch.device:
+        encoders = self.encoders()
+        return next(encoders[0].parameters()).device if encoders else self.device
+
+    def on_device(self, cond: Condition) -> Condition:
+        """A condition built by the encoders, moved to where the denoisers run."""
+        return cond.map(lambda t: t.to(self.device))
+
     # -- the state ----------------------------------------------------------------------
     def latent_dims(self) -> tuple[int, int, int, int]:
         """(C, T, h, w) of the video latents."""

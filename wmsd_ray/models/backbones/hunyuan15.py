@@ -17,10 +17,9 @@ import torch
 from diffusers import HunyuanVideo15Transformer3DModel
 
 from ...errors import ConfigError
-from ..text import PromptCache, PromptEmbeds
 from ..codec import VaeCodec
+from ..text import PromptCache, PromptEmbeds
 from .base import Backbone, Condition, check_size, euler_scheduler
-
 
 
 def _pipeline():
@@ -65,18 +64,21 @@ class Hunyuan15Backbone(Backbone):
 
     # -- conditioning -------------------------------------------------------------------
     def _encode_text(self, texts: list[str]) -> PromptEmbeds:
-        pipe, cpu, P = self.pipe, torch.device("cpu"), _pipeline()
+        pipe, device, P = self.pipe, self.encoder_device, _pipeline()
         with torch.no_grad():
             hidden, mask = P._get_mllm_prompt_embeds(
-                pipe.text_encoder, pipe.tokenizer, texts, cpu,
+                pipe.text_encoder, pipe.tokenizer, texts, device,
                 tokenizer_max_length=self.cfg.max_text_tokens or pipe.tokenizer_max_length,
                 system_message=pipe.system_message, crop_start=pipe.prompt_template_encode_start_idx)
-            glyph, glyph_mask = P._get_byt5_prompt_embeds(pipe.tokenizer_2, pipe.text_encoder_2, texts, cpu,
+            glyph, glyph_mask = P._get_byt5_prompt_embeds(pipe.tokenizer_2, pipe.text_encoder_2, texts, device,
                                                           tokenizer_max_length=pipe.tokenizer_2_max_length)
         return PromptEmbeds(hidden, mask, {"hidden_2": glyph, "mask_2": glyph_mask})
 
     def encode_prompt(self, texts: list[str]) -> PromptEmbeds:
         return self.text(list(texts))
+
+    def encoders(self) -> list[torch.nn.Module]:
+        return [self.pipe.text_encoder, self.pipe.text_encoder_2, self.pipe.image_encoder]
 
     def _images(self, images: np.ndarray) -> list:
         from PIL import Image
@@ -85,14 +87,14 @@ class Hunyuan15Backbone(Backbone):
                                                  resize_mode="crop") for im in np.asarray(images)]
 
     def condition(self, images: np.ndarray, texts: list[str]) -> Condition:
-        pipe, cpu, P = self.pipe, torch.device("cpu"), _pipeline()
+        pipe, P = self.pipe, _pipeline()
         pil = self._images(images)
         with torch.no_grad():
-            embeds = P._get_image_embeds(pipe.image_encoder, pipe.feature_extractor, pil, cpu)
+            embeds = P._get_image_embeds(pipe.image_encoder, pipe.feature_extractor, pil, self.encoder_device)
             latents = torch.cat([P._get_image_latents(pipe.vae, pipe.video_processor, im, self.resolution,
-                                                      self.resolution, cpu) for im in pil])
-        return Condition(self.encode_prompt(texts), latents.float(), self.negative(len(texts)),
-                         {"image_embeds": embeds.float()})
+                                                      self.resolution, self.codec.device) for im in pil])
+        return self.on_device(Condition(self.encode_prompt(texts), latents.float(), self.negative(len(texts)),
+                                        {"image_embeds": embeds.float()}))
 
     # -- the schedule -------------------------------------------------------------------
     def set_timesteps(self, steps: int) -> None:
@@ -102,9 +104,9 @@ class Hunyuan15Backbone(Backbone):
     # -- the network --------------------------------------------------------------------
     def _forward(self, x, sigma, cond, prompt, sigma_next, **variant) -> torch.Tensor:
         b, _, t, h, w = x.shape
-        cond_video = torch.zeros(b, cond.image.shape[1], t, h, w)
+        cond_video = torch.zeros(b, cond.image.shape[1], t, h, w, device=x.device)
         cond_video[:, :, :1] = cond.image
-        mask = torch.zeros(b, 1, t, h, w)
+        mask = torch.zeros(b, 1, t, h, w, device=x.device)
         mask[:, :, 0] = 1.0
         dtype = self.dtype
         timestep = self.timestep(sigma).to(dtype)

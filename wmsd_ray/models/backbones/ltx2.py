@@ -22,8 +22,8 @@ from diffusers.pipelines.ltx2.pipeline_ltx2_image2video import calculate_shift
 from diffusers.pipelines.ltx2.utils import apply_image_conditioning_crf, conditioning_frame_rate
 
 from ...errors import ConfigError
-from ..text import PromptCache, PromptEmbeds
 from ..codec import VaeCodec
+from ..text import PromptCache, PromptEmbeds
 from .base import Backbone, Condition, check_size, euler_scheduler
 
 P = LTX2ImageToVideoPipeline  # its static pack / normalise helpers are the reference layout
@@ -58,7 +58,8 @@ class LTX2Backbone(Backbone):
         codec = VaeCodec(
             vae, lambda z: P._normalize_latents(z, vae.latents_mean, vae.latents_std, vae.config.scaling_factor),
             lambda z: P._denormalize_latents(z, vae.latents_mean, vae.latents_std, vae.config.scaling_factor),
-            (st, ss, ss), (lambda z: {"temb": torch.zeros(z.shape[0])}) if vae.config.timestep_conditioning else None)
+            (st, ss, ss),
+            (lambda z: {"temb": torch.zeros(z.shape[0], device=z.device)}) if vae.config.timestep_conditioning else None)
         return cls(pipe.transformer, codec, None, cfg, world.frames, world.resolution,
                    euler_scheduler(pipe.scheduler, shift_from_config=False), pipe=pipe)
 
@@ -114,13 +115,16 @@ class LTX2Backbone(Backbone):
         pipe, length = self.pipe, self.cfg.max_text_tokens or 1024
         with torch.no_grad():
             embeds, mask, _, _ = pipe.encode_prompt(prompt=texts, do_classifier_free_guidance=False,
-                                                    max_sequence_length=length, device=torch.device("cpu"))
+                                                    max_sequence_length=length, device=self.encoder_device)
             side = getattr(pipe.tokenizer, "padding_side", "left")
             video, audio, mask = pipe.connectors(embeds, mask, padding_side=side)
         return PromptEmbeds(video, mask, {"audio_hidden": audio})
 
     def encode_prompt(self, texts: list[str]) -> PromptEmbeds:
         return self.text(list(texts))
+
+    def encoders(self) -> list[torch.nn.Module]:
+        return [self.pipe.text_encoder, self.pipe.connectors]
 
     def encode_image(self, images: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         """Each first frame through the pipeline's processor and VAE (argmax), normalised as it does."""
@@ -133,7 +137,7 @@ class LTX2Backbone(Backbone):
             pixels = self.pipe.video_processor.preprocess(Image.fromarray(im), height=self.resolution,
                                                           width=self.resolution).to(dtype)
             with torch.no_grad():
-                latent = self.pipe.vae.encode(pixels.unsqueeze(2).to(self.codec.dtype)).latent_dist.mode()
+                latent = self.pipe.vae.encode(pixels.unsqueeze(2).to(self.codec.device, self.codec.dtype)).latent_dist.mode()
             out.append(latent.float())
         vae = self.pipe.vae
         return P._normalize_latents(torch.cat(out), vae.latents_mean, vae.latents_std)
@@ -141,7 +145,7 @@ class LTX2Backbone(Backbone):
     def condition(self, images: np.ndarray, texts: list[str]) -> Condition:
         prompt = self.encode_prompt(texts)
         image = self.encode_image(images, self.pipe.text_encoder.dtype)
-        return Condition(prompt, image, self.negative(len(texts)))
+        return self.on_device(Condition(prompt, image, self.negative(len(texts))))
 
     def negative(self, batch: int) -> PromptEmbeds | None:
         g = self.cfg.guidance
@@ -162,7 +166,7 @@ class LTX2Backbone(Backbone):
         video, audio = self.split(x)
         b, _, t, h, w = video.shape
         tokens = self._packed(video)
-        first = torch.zeros(b, 1, t, h, w)
+        first = torch.zeros(b, 1, t, h, w, device=x.device)
         first[:, :, 0] = 1.0
         t_model = self.timestep(sigma)
         dtype, tr = self.dtype, self.transformer

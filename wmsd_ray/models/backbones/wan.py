@@ -44,7 +44,8 @@ class WanBackbone(Backbone):
         inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(shape)
         st, ss = pipe.vae_scale_factor_temporal, pipe.vae_scale_factor_spatial
         check_size(world, st, ss * pipe.transformer.config.patch_size[1], "Wan")
-        codec = VaeCodec(vae, lambda z: (z - mean) * inv_std, lambda z: z / inv_std + mean, (st, ss, ss))
+        codec = VaeCodec(vae, lambda z: (z - mean.to(z.device)) * inv_std.to(z.device),
+                         lambda z: z / inv_std.to(z.device) + mean.to(z.device), (st, ss, ss))
         return cls(pipe.transformer, codec, None, cfg, world.frames, world.resolution, euler_scheduler(pipe.scheduler),
                    transformer_2=pipe.transformer_2, pipe=pipe, expand_timesteps=bool(pipe.config.expand_timesteps),
                    boundary_ratio=pipe.config.boundary_ratio)
@@ -63,11 +64,16 @@ class WanBackbone(Backbone):
         length = self.cfg.max_text_tokens or 512
         with torch.no_grad():
             hidden = self.pipe._get_t5_prompt_embeds(prompt=texts, max_sequence_length=length,
-                                                     device=torch.device("cpu"), dtype=torch.float32)
+                                                     device=self.encoder_device, dtype=torch.float32)
         return PromptEmbeds(hidden, (hidden.abs().sum(-1) > 0).float())
 
     def encode_prompt(self, texts: list[str]) -> PromptEmbeds:
         return self.text(list(texts)) if self.pipe is not None else self.text.encode(list(texts))
+
+    def encoders(self) -> list[torch.nn.Module]:
+        if self.pipe is None:
+            return super().encoders()
+        return [m for m in (self.pipe.text_encoder, self.pipe.image_encoder) if m is not None]
 
     def _pixels(self, images: np.ndarray) -> torch.Tensor:
         """(B, H, W, 3) uint8 -> (B, 3, H, W) in [-1, 1], through the pipeline's processor when there is one."""
@@ -85,7 +91,7 @@ class WanBackbone(Backbone):
         video = torch.cat([pixels[:, :, None], pixels.new_zeros(b, 3, self.frames - 1, height, width)], dim=2)
         latent = self.codec.encode_pixels(video)
         _, _, t, h, w = latent.shape
-        mask = torch.ones(b, 1, self.frames, h, w)
+        mask = torch.ones(b, 1, self.frames, h, w, device=latent.device)
         mask[:, :, 1:] = 0
         mask = torch.cat([mask[:, :, :1].repeat_interleave(st, dim=2), mask[:, :, 1:]], dim=2)
         mask = mask.view(b, -1, st, h, w).transpose(1, 2)
@@ -104,14 +110,14 @@ class WanBackbone(Backbone):
 
             with torch.no_grad():
                 extra["image_embeds"] = self.pipe.encode_image([Image.fromarray(im) for im in np.asarray(images)],
-                                                               torch.device("cpu")).float()
-        return Condition(self.encode_prompt(texts), image, self.negative(len(texts)), extra)
+                                                               self.encoder_device).float()
+        return self.on_device(Condition(self.encode_prompt(texts), image, self.negative(len(texts)), extra))
 
     # -- the network --------------------------------------------------------------------
     def expert_index(self, sigma: torch.Tensor) -> torch.Tensor:
         """0 = ``transformer`` (high noise), 1 = ``transformer_2`` (below the boundary)."""
         if self.boundary is None or self.transformer_2 is None:
-            return torch.zeros(sigma.shape[0], dtype=torch.long)
+            return torch.zeros(sigma.shape[0], dtype=torch.long, device=sigma.device)
         return (self.timestep(sigma) < self.boundary).long()
 
     def guidance_scale(self, sigma: torch.Tensor) -> torch.Tensor:
@@ -124,7 +130,7 @@ class WanBackbone(Backbone):
         if not self.expand_timesteps:
             return t
         _, ph, pw = self.transformer.config.patch_size
-        keep = torch.ones(x.shape[2], x.shape[3], x.shape[4])
+        keep = torch.ones(x.shape[2], x.shape[3], x.shape[4], device=x.device)
         keep[0] = 0  # frame 0's tokens are clean
         return t[:, None] * keep[:, ::ph, ::pw].flatten()[None]
 
