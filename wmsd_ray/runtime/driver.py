@@ -5,6 +5,8 @@ Data flows one way: scenes -> proposer -> Demonstrator (solution) -> judge -> te
 (-> Demonstrator for r_distill) -> advantages -> policy pool -> learner (distillation + RL)
 -> adapter vN+1 -> samplers. Actors exchange records through the object store; the driver
 only routes ObjectRefs, enforces the bounds, and decides what the learner trains on next.
+Each phase is a stage object (``propose.py``, ``distill.py``, ``rl.py``, ``evaluate.py``) that
+reaches the driver only through the ``Controller`` interface of ``stage.py``.
 """
 from __future__ import annotations
 
@@ -12,29 +14,28 @@ import json
 import logging
 import sys
 import time
-from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import ray
 from tqdm import tqdm
 
 from actors.models import DemonstratorActor, SamplerActor
-from actors.pool import ActorPool, Call
+from actors.pool import ActorPool
 from actors.roles import JudgeActor, ProposerActor, config_payload
 from learners.group import LearnerFailed, LearnerGroup
 from learners.schedule import phase_schedule
 from learners.weights import WeightStoreActor
 from learners.worker import STATE_FILE
 from wmsd_ray.config import Config
-from wmsd_ray.records import TaskSpec, read_parquet, write_parquet
-from wmsd_ray.world.benchmark import benchmark_scene_keys
-from wmsd_ray.world.render import Renderer
-from wmsd_ray.world.scene import random_scene
+from wmsd_ray.records import TaskSpec, read_parquet
 
-from .buffers import PolicyPool, teacher_batch
+from .buffers import PolicyPool
+from .distill import TeacherStage
+from .evaluate import run_eval
 from .metrics import Metrics
+from .propose import ProposeStage
+from .rl import RLStage
 from .state import PHASES, DriverState, checkpoint_root, load_latest, prune, save_state
 
 log = logging.getLogger(__name__)
@@ -167,37 +168,9 @@ class Driver:
               f"(updates {dict(self.state.sent)})", flush=True)
 
     def phase_propose(self) -> None:
-        """Training scenes (never benchmark layouts) rendered to pixels -> proposer actors -> TaskSpecs."""
-        world, data = self.cfg.world, self.cfg.data
-        if data.scenes_dir:  # a cluster's unlabeled images; unreadable files are counted and skipped
-            from wmsd_ray.datasets import load_image_folder
+        ProposeStage(self).run()
 
-            loaded = load_image_folder(data.scenes_dir, world.resolution)
-            self.state.counters.update({f"scenes_skipped/{k}": v for k, v in loaded.skipped.items()})
-            images = [img for _, img in loaded.items][: data.train_scenes]
-        else:
-            scene_rng = np.random.default_rng([self.cfg.seed, data.scene_seed])
-            renderer, exclude = Renderer(world), benchmark_scene_keys(world)
-            images = [renderer.render(random_scene(world, scene_rng, exclude)) for _ in range(data.train_scenes)]
-        proposers = self.pool("proposer")
-        pending = deque(range(len(images)))
-        results: dict[int, list[TaskSpec]] = {}
-        while pending or proposers.in_flight:
-            while pending and proposers.has_capacity():
-                i = pending.popleft()
-                proposers.submit(Call("propose", (images[i], f"train-{i:04d}", self.cfg.seed * 7919 + i), tag=i))
-            for call, _, proposal in proposers.done(timeout=0.5):
-                results[call.tag] = proposal.specs
-                self.state.counters.update({f"proposer_rejected/{k}": v for k, v in proposal.rejected.items()})
-        self.tasks = [s for i in sorted(results) for s in results[i]]
-        if not self.tasks:
-            raise RuntimeError("the proposer produced no tasks from the training scenes")
-        write_parquet(self.run_dir / "tasks.parquet", self.tasks, TaskSpec)
-        self.release("proposer")
-        self.metrics.log({"event": "proposed", "scenes": len(images), "tasks": len(self.tasks)})
-        print(f"propose: {len(self.tasks)} task/solution pairs from {len(images)} training scenes", flush=True)
-
-    def _progress(self, phase: str, total: int) -> tqdm:
+    def progress(self, phase: str, total: int) -> tqdm:
         return tqdm(total=total, initial=self.state.sent[phase], desc=phase, unit="upd", file=sys.stdout,
                     mininterval=5, dynamic_ncols=False, ncols=100)
 
@@ -209,9 +182,9 @@ class Driver:
         else:
             time.sleep(POLL_S)
         if time.time() - self._drained_at >= DRAIN_S:
-            self._drain_learner_metrics(phase, bar, store)
+            self.drain_learner_metrics(phase, bar, store)
 
-    def _drain_learner_metrics(self, phase: str, bar: tqdm | None = None, store=None) -> list[dict]:
+    def drain_learner_metrics(self, phase: str, bar: tqdm | None = None, store=None) -> list[dict]:
         self._drained_at = time.time()
         rows = ray.get((store or self.store).drain.remote())
         for row in rows:
@@ -231,105 +204,34 @@ class Driver:
                 bar.set_postfix(loss=f"{last[-1]['loss']:.4f}", v=self.version, refresh=False)
         return rows
 
+    def send_batch(self, learner: LearnerGroup, phase: str, batch_ref, target: int, bar: tqdm) -> None:
+        """The step every training stage shares: one batch to the learner, counted, and a numbered
+        checkpoint every ``train.checkpoint_every`` batches (the phase's end writes its own)."""
+        learner.put(batch_ref)
+        self.state.sent[phase] += 1
+        bar.update(1)
+        sent = self.state.sent[phase]
+        if sent % self.cfg.train.checkpoint_every == 0 and sent < target:
+            self.checkpoint(learner, f"step-{phase}-{sent:06d}")
+
     def phase_distill(self) -> None:
-        self._teacher_then_learn("distill", self.cfg.train.distill_updates, self.cfg.algorithm.distill_losses,
-                                 start_from="")
+        TeacherStage(self, "distill", self.cfg.train.distill_updates, self.cfg.algorithm.distill_losses,
+                     start_from="").run()
 
     def phase_ablation(self) -> None:
         """Distillation alone for as many more updates as the RL phase had (matched updates)."""
-        if not self.cfg.train.ablation:
-            return
-        self._teacher_then_learn("ablation", self.cfg.train.rl_updates, self.cfg.algorithm.distill_losses,
-                                 start_from="distill_end")
+        if self.cfg.train.ablation:
+            TeacherStage(self, "ablation", self.cfg.train.rl_updates, self.cfg.algorithm.distill_losses,
+                         start_from="distill_end").run()
 
-    def _teacher_then_learn(self, phase: str, target: int, losses: dict, start_from: str) -> None:
-        """Demonstrator rollouts -> judge -> teacher buffer, while the learner trains on the buffer."""
-        cfg, st = self.cfg, self.state
-        store = self.store if phase == "distill" else WeightStoreActor.remote()
-        todo = deque(i for i in range(len(self.tasks)) if i not in st.teacher_done)
-        # While Demonstrator rollouts run, the learner keeps to learner.threads; once they are all
-        # in, it takes the phase's own count (2 threads beside a busy Demonstrator: 2.3 s per step,
-        # against 0.7 s with 1 thread; 0.43 s with 2 threads once it is alone).
-        alone_threads = cfg.learner.threads_for(phase)
-        learner = self.open_learner(phase, store, losses, start_from, target,
-                                    threads=cfg.learner.threads if todo else alone_threads)
-        threads_raised = not todo
-        demo = self.pool("demonstrator") if todo else None
-        judge = self.pool("judge")
-        bar = self._progress(phase, target)
-        started, videos = time.time(), 0
-
-        def collect(timeout: float = 0.0) -> None:
-            """Demonstrator rollouts on to the judge; judged groups into the teacher buffer."""
-            nonlocal videos
-            for call, ref, _ in demo.done(timeout) if demo is not None else []:
-                judge.submit(Call("score_groups", (ref,), tag=call.tag))
-            for call, _, groups in judge.done(timeout):
-                for g in groups:
-                    kept = st.teacher.add(g, cfg.train.judge_filter)
-                    if kept is None:  # a retried call that had in fact finished: counted once
-                        st.counters["duplicate_groups"] += 1
-                        continue
-                    st.counters["teacher_videos"] += g.size
-                    st.counters["teacher_accepted"] += kept
-                    st.counters["judge_errors"] += g.judge_errors
-                    videos += g.size
-                st.teacher_done.update(call.tag)
-                self.metrics.gauge(videos_per_s_demonstrator=videos / (time.time() - started),
-                                   judge_accept_rate=st.counters["teacher_accepted"] / max(1, st.counters["teacher_videos"]))
-
-        try:
-            while st.sent[phase] < target:
-                while todo and demo is not None and demo.has_capacity():
-                    chunk = [todo.popleft() for _ in range(min(cfg.train.rl_tasks, len(todo)))]
-                    demo.submit(Call("rollouts", ([self.tasks[i] for i in chunk], cfg.train.teacher_samples,
-                                                  self._task_seed(chunk[0]), cfg.train.teacher_eta), tag=chunk))
-                collect()
-                teacher_busy = bool(todo or judge.in_flight or (demo is not None and demo.in_flight))
-                if not teacher_busy and not threads_raised:
-                    learner.set_threads(alone_threads)
-                    threads_raised = True
-                if not teacher_busy and len(st.teacher) < cfg.train.min_buffer:
-                    raise RuntimeError(f"the judge accepted only {len(st.teacher)} teacher samples "
-                                       f"(< train.min_buffer={cfg.train.min_buffer}); nothing to distil")
-                while (st.sent[phase] < target and len(st.teacher) >= cfg.train.min_buffer and learner.has_room()):
-                    batch = teacher_batch(st.sent[phase], st.teacher.draw(self.rng, cfg.learner.batch_for(phase)),
-                                          self.next_seed())
-                    learner.put(ray.put(batch))
-                    st.sent[phase] += 1
-                    bar.update(1)
-                    if st.sent[phase] % cfg.train.checkpoint_every == 0 and st.sent[phase] < target:
-                        self.checkpoint(learner, f"step-{phase}-{st.sent[phase]:06d}")
-                self.metrics.gauge(learner_queue_depth=learner.depth())
-                waiting = list(judge.in_flight) + (list(demo.in_flight) if demo is not None else [])
-                self.wait_for_work(waiting, phase, bar, store)
-            # Rollouts still in flight are finished work (the learner is still on its queue
-            # meanwhile): into the teacher buffer now, not into the next phase's pools.
-            while judge.in_flight or (demo is not None and demo.in_flight):
-                collect(timeout=POLL_S)
-            self.checkpoint(learner, f"{phase}_end")
-        finally:
-            learner.stop()
-            bar.close()
-        if not (self.cfg.algorithm.lambda_distill or self.cfg.algorithm.anchor_on_demonstrator):
-            self.release("demonstrator")  # the RL phase needs it only for r_distill or the anchor
-        self._drain_learner_metrics(phase, store=store)
-        print(f"{phase}: {st.sent[phase]} updates; teacher videos {st.counters['teacher_videos']}, "
-              f"judge-accepted {st.counters['teacher_accepted']} (buffer {len(st.teacher)})", flush=True)
-
-    def _task_seed(self, index: int) -> int:
+    def task_seed(self, index: int) -> int:
         """Teacher rollouts of task ``index`` always use the same seed (a retried group is the same group)."""
         return self.cfg.seed * 1_000_003 + 104_729 * (index + 1)
 
     def phase_rl(self) -> None:
-        from .rl import run_rl
-
-        run_rl(self)
+        RLStage(self).run()
 
     def phase_eval(self) -> None:
-        if not self.cfg.train.eval:
-            return
-        from .evaluate import run_eval
-
-        self.release("demonstrator", "judge", "sampler")
-        run_eval(self)
+        if self.cfg.train.eval:
+            self.release("demonstrator", "judge", "sampler")
+            run_eval(self)

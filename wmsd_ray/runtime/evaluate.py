@@ -21,6 +21,7 @@ from wmsd_ray.evaluation import paired_difference, score_judged
 from wmsd_ray.world.benchmark import load_benchmark
 
 from .metrics import read_metrics
+from .stage import Controller
 
 MODELS = {  # label -> (pool, prompt, adapter checkpoint)
     "Demonstrator (solution)": ("demonstrator", "solution", None),
@@ -35,7 +36,7 @@ def _adapter_arrays(directory: str) -> dict:
         return {k: z[k] for k in z.files}
 
 
-def _sample_all(d, tasks: list) -> dict[str, np.ndarray]:
+def _sample_all(d: Controller, tasks: list) -> dict[str, np.ndarray]:
     """Every model's videos, with both pools busy at once. Each chunk's call carries the adapter
     it must be sampled with (an object-store reference and its tag), so whichever actor runs
     it, a restarted or replacement one included, uses those weights."""
@@ -58,7 +59,7 @@ def _sample_all(d, tasks: list) -> dict[str, np.ndarray]:
     return {label: np.concatenate([parts[k] for k in sorted(k for k in parts if k[0] == label)]) for label in labels}
 
 
-def _judge(d, videos: np.ndarray, tasks: list) -> list:
+def _judge(d: Controller, videos: np.ndarray, tasks: list) -> list:
     judge = d.pool("judge")
     k = max(1, math.ceil(len(tasks) / judge.size))
     for start in range(0, len(tasks), k):
@@ -71,7 +72,7 @@ def _judge(d, videos: np.ndarray, tasks: list) -> list:
     return [v for k in sorted(parts) for v in parts[k]]
 
 
-def run_eval(d) -> dict:
+def run_eval(d: Controller) -> dict:
     cfg, st = d.cfg, d.state
     tasks = load_benchmark(cfg.world)[: cfg.eval.tasks]
     results, videos = {}, _sample_all(d, tasks)
@@ -108,7 +109,7 @@ def bars(results: dict) -> dict:
     dist = results.get("Executor distill-only (task)", {})
     out = {}
     if demo_s and rl:
-        out["executor_vs_demonstrator_solution"] = _difference(rl, demo_s, "task", target=0.15)
+        out["executor_vs_demonstrator_solution"] = _difference(rl, demo_s, "task", target=0.10)
         out["consistency_gap"] = _difference(demo_s, rl, "consistency", target_max=0.05)
     if demo_t and rl:
         out["executor_over_demonstrator_task"] = {"value": rl["task"] / max(demo_t["task"], 1e-9), "target": 5.0}
