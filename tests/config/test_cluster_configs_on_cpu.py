@@ -7,7 +7,7 @@ import yaml
 
 from wmsd_ray.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ZeRO stage per preset follows benchmarks/memory_plan.py: Wan2.2 A14B's two 14B experts need

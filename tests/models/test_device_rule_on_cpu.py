@@ -11,7 +11,7 @@ from wmsd_ray.device import assigned_device
 from wmsd_ray.models import build_backbone
 from wmsd_ray.models.sampling import initial_noise, sde_sample
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HELPER = ROOT / "wmsd_ray" / "device.py"
 
 

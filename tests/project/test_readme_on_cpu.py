@@ -3,7 +3,7 @@ to extend it, it carries no run history, and every file or link it names exists.
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 
 

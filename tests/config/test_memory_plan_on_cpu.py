@@ -7,7 +7,7 @@ import pytest
 
 from wmsd_ray.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("memory_plan", ROOT / "benchmarks" / "memory_plan.py")
 memory_plan = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(memory_plan)

@@ -13,7 +13,7 @@ from conftest import TINY_MODEL, tiny_config
 from wmsd_ray.pretrain import corpus_batch, lr_at, pretrain
 from wmsd_ray.world.benchmark import benchmark_scene_keys
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = ["pretrain.batch_size=4", "pretrain.warmup=2", "pretrain.decay_start=1.0", "pretrain.eval_every=100000",
         "pretrain.eval_videos=2", "eval.tasks=2", "pretrain.threads=1", "model.layers=1"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from wmsd_ray.runtime.driver import Driver
 from wmsd_ray.runtime.stage import Controller
 
-RUNTIME = Path(__file__).resolve().parents[1] / "wmsd_ray" / "runtime"
+RUNTIME = Path(__file__).resolve().parents[2] / "wmsd_ray" / "runtime"
 STAGES = ("propose.py", "distill.py", "rl.py", "evaluate.py")
 
 

@@ -91,3 +91,12 @@ def test_config_loads_and_validates_without_torch_or_the_world():
             "or m.startswith(('wmsd_ray.world', 'wmsd_ray.algorithms', 'wmsd_ray.models'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_retired_key_is_ignored_with_a_warning_so_old_run_configs_still_load(tmp_path, caplog):
+    old = tmp_path / "old.yaml"
+    old.write_text("logging:\n  wandb: disabled\n  videos_every: 100\n")
+    with caplog.at_level("WARNING"):
+        cfg = load_config(str(old), ["seed=3"])
+    assert cfg.logging.wandb == "disabled" and cfg.seed == 3 and not hasattr(cfg.logging, "videos_every")
+    assert "logging.videos_every" in caplog.text and "retired" in caplog.text

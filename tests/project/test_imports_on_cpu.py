@@ -3,7 +3,7 @@ imports a ``__main__``), so each can be read, tested and loaded on its own."""
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _module(path: Path) -> str:

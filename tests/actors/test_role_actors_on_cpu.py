@@ -25,7 +25,6 @@ def test_actors_switch_backend_by_config(local_ray, tmp_path_factory, renderer):
     for name, cfg in (("world", world_cfg), ("transformers", vlm_cfg)):
         proposer = ProposerActor.options(num_cpus=0.5).remote(config_payload(cfg))
         judge = JudgeActor.options(num_cpus=0.5).remote(config_payload(cfg))
-        assert ray.get([proposer.backend.remote(), judge.backend.remote()]) == [name, name]
         proposal = ray.get(proposer.propose.remote(task.image, "scene-0", 0))
         verdicts = ray.get(judge.judge_batch.remote([video], [task.task]))
         results[name] = (proposal, verdicts[0])

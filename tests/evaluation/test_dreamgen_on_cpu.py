@@ -106,7 +106,7 @@ def test_eval_cli_dreamgen_flag_reaches_the_results(flag, expected, video_folder
 
     out = tmp_path / "dg"
     r = subprocess.run([sys.executable, "-m", "wmsd_ray.eval", "--benchmark", "dreamgen", "--data", str(video_folder),
-                        flag, "--out", str(out)], cwd=Path(__file__).resolve().parents[1],
+                        flag, "--out", str(out)], cwd=Path(__file__).resolve().parents[2],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads((out / "dreamgen.json").read_text())

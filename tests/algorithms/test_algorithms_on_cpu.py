@@ -99,7 +99,7 @@ def test_anchor_vanishes_when_student_equals_teacher_and_total_loss_flags_nan(ti
     loss, m = total_loss(LossContext(bb, batch, torch.Generator().manual_seed(0)),
                          {"off_policy_distill": 1.0, "awm": 0.5, "on_policy_distill": 0.0})
     assert torch.isfinite(loss) and "loss/awm" in m and "loss/on_policy_distill" not in m
-    batch.nan_test = True
+    batch.x0[:] = np.nan  # a corrupted batch, injected from outside the code under test
     assert not torch.isfinite(total_loss(LossContext(bb, batch, torch.Generator()), {"awm": 1.0})[0])
     with pytest.raises(KeyError, match="unknown loss"):
         total_loss(LossContext(bb, batch, torch.Generator()), {"ppo": 1.0})

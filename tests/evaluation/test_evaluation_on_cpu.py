@@ -15,7 +15,7 @@ from wmsd_ray.world.captions import simulate_caption
 from wmsd_ray.world.judge import Verdict
 from wmsd_ray.world.scene import Scene
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wilson_interval_contains_the_rate_and_stays_in_bounds():
