@@ -26,9 +26,6 @@ class ProposerWorker:
     def ready(self) -> bool:
         return True
 
-    def backend(self) -> str:
-        return self.cfg.proposer.backend
-
     def propose(self, image: np.ndarray, scene_id: str, seed: int) -> Proposal:
         return self.proposer.propose(image, scene_id, np.random.default_rng(seed))
 
@@ -41,9 +38,6 @@ class JudgeWorker:
 
     def ready(self) -> bool:
         return True
-
-    def backend(self) -> str:
-        return self.cfg.judge.backend
 
     def judge_batch(self, videos: list[np.ndarray], tasks: list[str]) -> list[Verdict]:
         return self.judge.judge_batch(videos, tasks)

@@ -16,7 +16,7 @@ class WeightStore:
         self.version = 0
         self.ref = None  # [ObjectRef]: wrapped so Ray never resolves it on the way in
         self.metrics: list[dict] = []
-        self.acks: list[str] = []
+        self.acks: set[str] = set()  # checkpoints written and not yet asked about
 
     def ready(self) -> bool:
         return True
@@ -41,10 +41,14 @@ class WeightStore:
         return out
 
     def ack(self, tag: str) -> None:
-        self.acks.append(tag)
+        self.acks.add(tag)
 
     def acked(self, tag: str) -> bool:
-        return tag in self.acks
+        """True once the checkpoint ``tag`` is written; the answer is given once, then forgotten."""
+        if tag in self.acks:
+            self.acks.discard(tag)
+            return True
+        return False
 
 
 WeightStoreActor = ray.remote(num_cpus=0)(WeightStore)

@@ -1,7 +1,7 @@
 """Records that flow between stages: plain dataclasses of numpy arrays and strings.
 
 They cross process boundaries as-is (numpy is zero-copy through the Ray object store),
-serialise to msgpack for messages, and to parquet (pyarrow) for anything stored.
+and are stored as parquet (pyarrow).
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-import msgpack
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -144,25 +143,3 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The string metadata stored with a record file (record type, format, producer's settings)."""
     meta = pq.read_schema(path).metadata or {}
     return {k.decode(): v.decode() for k, v in meta.items()}
-
-
-def _pack_default(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return {"__nd__": True, "dtype": obj.dtype.str, "shape": list(obj.shape), "data": obj.tobytes()}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"cannot msgpack {type(obj).__name__}")
-
-
-def _unpack_hook(d: dict) -> Any:
-    if d.get("__nd__"):
-        return np.frombuffer(d["data"], dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
-    return d
-
-
-def to_msgpack(record: Any) -> bytes:
-    return msgpack.packb(dataclasses.asdict(record), default=_pack_default, use_bin_type=True)
-
-
-def from_msgpack(cls: type[R], payload: bytes) -> R:
-    return cls(**msgpack.unpackb(payload, object_hook=_unpack_hook, raw=False))

@@ -70,7 +70,6 @@ class TrainBatch:
     latents: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (K + 1, N, ...)
     log_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (K, N)
     seed: int = 0
-    nan_test: bool = False  # set by tests to force a non-finite loss
     # The anchor's re-noised states and teacher prediction, when the Demonstrator computed them.
     renoise_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,)
     renoise_noise: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # like x0
@@ -91,7 +90,7 @@ class TrainBatch:
             versions=self.versions[rows], sigmas=self.sigmas, eta=self.eta,
             latents=self.latents[:, traj_rows] if self.latents.size else self.latents,
             log_probs=self.log_probs[:, traj_rows] if self.log_probs.size else self.log_probs,
-            seed=self.seed * 7919 + rank, nan_test=self.nan_test,
+            seed=self.seed * 7919 + rank,
             **{k: getattr(self, k)[rows] if getattr(self, k).size else getattr(self, k)
                for k in ("renoise_sigma", "renoise_noise", "teacher_out")},
         ) if world > 1 else self

@@ -3,7 +3,7 @@ import pytest
 
 from wmsd_ray.errors import InputError
 from wmsd_ray.media import read_image, read_video, write_gif, write_mp4, write_png
-from wmsd_ray.records import TaskSpec, VideoRecord, from_msgpack, read_parquet, to_msgpack, write_parquet
+from wmsd_ray.records import TaskSpec, read_parquet, write_parquet
 
 
 def _spec(i: int) -> TaskSpec:
@@ -25,13 +25,6 @@ def test_taskspec_parquet_round_trip(tmp_path):
 def test_empty_record_file(tmp_path):
     write_parquet(tmp_path / "e.parquet", [], TaskSpec)
     assert read_parquet(TaskSpec, tmp_path / "e.parquet") == []
-
-
-def test_video_record_msgpack_round_trip():
-    frames = np.arange(9 * 4 * 4 * 3, dtype=np.uint8).reshape(9, 4, 4, 3)
-    rec = VideoRecord("t0", frames, "prompt", "executor", weight_version=3, seed=7)
-    back = from_msgpack(VideoRecord, to_msgpack(rec))
-    assert np.array_equal(back.frames, frames) and (back.weight_version, back.seed) == (3, 7)
 
 
 def test_unreadable_record_file(tmp_path):

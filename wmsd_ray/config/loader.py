@@ -7,6 +7,7 @@ what is allowed, never a silent default.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import types
@@ -19,6 +20,9 @@ import yaml
 from ..errors import ConfigError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# Keys that once existed: accepted (a saved config.yaml still loads), ignored, and named in a warning.
+RETIRED = {"logging.videos_every": "sample videos go to wandb once, at evaluation"}
 
 
 _EXPONENT_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
@@ -39,14 +43,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
+            except ConfigError:
+                continue  # the next member of the union may take it
         raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
     if origin is typing.Literal:
         if value not in args:
@@ -100,6 +103,9 @@ def _field_types(cls: type) -> dict[str, Any]:
 def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     """Build dataclass ``cls`` from a mapping; unknown keys and wrong types raise ConfigError."""
     types_ = _field_types(cls)
+    for key in [k for k in data if f"{prefix}{k}" in RETIRED]:
+        log.warning("config key '%s%s' is retired and ignored: %s", prefix, key, RETIRED[f"{prefix}{key}"])
+        data = {k: v for k, v in data.items() if k != key}
     unknown = sorted(set(data) - set(types_))
     if unknown:
         raise ConfigError(

@@ -225,4 +225,3 @@ class RayConfig:
 class LoggingConfig:
     wandb: str = "offline"  # offline | online | disabled
     project: str = "wmsd-ray"
-    videos_every: int = 100  # log sample videos every N updates

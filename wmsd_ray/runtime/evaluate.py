@@ -84,6 +84,7 @@ def run_eval(d: Controller) -> dict:
     d.release("demonstrator", "sampler", "judge")
     out = d.run_dir
     write_report(out, "wmsd-ray run report", results, videos, cfg.eval.gif_tasks, notes=[])
+    d.metrics.video("samples", out / "samples.gif")
     summary = bars(results)
     rows = read_metrics(out / "metrics.jsonl")
     curves(rows, out / "curves.png")

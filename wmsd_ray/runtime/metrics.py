@@ -1,7 +1,8 @@
 """Run metrics: a JSON-lines log, Ray dashboard gauges, and wandb (offline by default).
 
 The dashboard gets per-role throughput, learner queue depth, staleness and weight-sync
-time as Ray metrics (``ray.util.metrics``); wandb gets every learner update and sample videos.
+time as Ray metrics (``ray.util.metrics``); wandb gets every learner update and, at evaluation,
+the benchmark's sample videos.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from ray.util import metrics as ray_metrics
 from ..config import Config, to_dict
 
 log = logging.getLogger(__name__)
-GAUGES = ("videos_per_s_demonstrator", "videos_per_s_sampler", "videos_per_s_judge", "learner_queue_depth",
-          "staleness_mean", "sync_s", "updates_per_s", "judge_accept_rate")
+GAUGES = ("videos_per_s_demonstrator", "videos_per_s_sampler", "learner_queue_depth", "staleness_mean", "sync_s",
+          "judge_accept_rate")
 
 
 class Metrics:
