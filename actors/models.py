@@ -2,8 +2,8 @@
 
 - ``DemonstratorWorker``: the frozen teacher. Rollouts conditioned on (image, detailed
   solution), and teacher velocities at given student states (for r_distill, and for the
-  anchor when ``algorithm.anchor_teacher=demonstrator``).
-- ``SamplerWorker``: the Executor (same base + LoRA). G samples per task with the current
+  anchor when ``algorithm.anchor_on=demonstrator``).
+- ``ExecutorWorker``: the Executor (same base + LoRA). G samples per task with the current
   adapter, SDE with fp32 log-probs and latents kept, every group tagged with the adapter
   version; before each group it pulls a newer adapter from the weight store if there is one.
 Both also sample benchmark videos for evaluation, so evaluation scales with the pools.
@@ -67,7 +67,7 @@ class _ModelWorker:
             if keep and traj is not None:
                 g.latents = to_numpy(traj.latents[:, sl])
                 g.log_probs = to_numpy(traj.log_probs[:, sl])
-                g.student_v = to_numpy(traj.velocities[:, sl])
+                g.executor_v = to_numpy(traj.velocities[:, sl])
             out.append(g)
         return out
 
@@ -86,15 +86,15 @@ class DemonstratorWorker(_ModelWorker):
 
     def _use_adapter(self, adapter: dict | None, tag: str) -> None:
         if adapter is not None:
-            raise ValueError("the Demonstrator has no adapter: evaluate an Executor on the sampler pool")
+            raise ValueError("the Demonstrator has no adapter: evaluate an Executor on the executor pool")
 
     def rollouts(self, tasks: list[TaskSpec], group: int, seed: int, eta: float = 0.0) -> list[RolloutGroup]:
         return self._rollout(tasks, [t.solution for t in tasks], group, seed, eta, keep=False, source="demonstrator")
 
     @torch.no_grad()
     def distill_rewards(self, group: RolloutGroup) -> RolloutGroup:
-        """r_distill of each sample: teacher (solution) vs student velocities along the student's path."""
-        if not group.student_v.size:
+        """r_distill of each sample: teacher (solution) vs student velocities along the Executor's path."""
+        if not group.executor_v.size:
             raise ValueError(f"group {group.group_id} kept no student velocities")
         bb = self.backbone
         g = group.size
@@ -105,18 +105,18 @@ class DemonstratorWorker(_ModelWorker):
             x = from_numpy(group.latents[k], bb.device)
             teacher.append(to_numpy(bb.velocity(x, sigmas[k].expand(g), cond, sigmas[k + 1].expand(g))))
         mask = to_numpy(bb.gen_mask(from_numpy(group.latents[0, :1], bb.device)))[0]
-        group.r_distill = distill_reward(group.student_v, np.stack(teacher), group.sigmas, mask)
+        group.r_distill = distill_reward(group.executor_v, np.stack(teacher), group.sigmas, mask)
         return group
 
 
     def anchor_targets(self, batch: TrainBatch) -> TrainBatch:
         """The anchor's re-noised states and teacher predictions for one RL batch, computed here
-        instead of in the learner (``algorithm.anchor_teacher=demonstrator``)."""
+        instead of in the learner (``algorithm.anchor_on=demonstrator``)."""
         return anchor_targets(self.backbone, batch)
 
 
-class SamplerWorker(_ModelWorker):
-    pool = "sampler"
+class ExecutorWorker(_ModelWorker):
+    pool = "executor"
 
     def __init__(self, config: dict, weight_store=None):
         super().__init__(config)
@@ -167,4 +167,4 @@ class SamplerWorker(_ModelWorker):
 
 
 DemonstratorActor = ray.remote(DemonstratorWorker)
-SamplerActor = ray.remote(SamplerWorker)
+ExecutorActor = ray.remote(ExecutorWorker)

@@ -32,7 +32,7 @@ def run(mode: str, updates: int, out: Path, extra: list[str], home_core: int | N
     args = [sys.executable, "-m", "wmsd_ray.run", f"run_name={mode}", f"output_dir={out}", f"stream.mode={mode}",
             "data.train_scenes=12", "train.distill_updates=10", "train.min_buffer=16", f"train.rl_updates={updates}",
             "train.ablation=false", "train.eval=false", "logging.wandb=disabled", "ray.dashboard=false",
-            "actors.sampler.count=1", "actors.sampler.threads=1", "learner.threads=1", "train.checkpoint_every=1000",
+            "actors.executor.count=1", "actors.executor.threads=1", "learner.threads=1", "train.checkpoint_every=1000",
             # Two tasks (16 videos) per sampler call. With the default four a call takes ~17 s, the
             # async learner moves on ~17 versions meanwhile and many groups outlive the staleness
             # bound (14 of 32 dropped). Measured async/sync while the sampler still refreshed its
@@ -47,13 +47,13 @@ def run(mode: str, updates: int, out: Path, extra: list[str], home_core: int | N
     rows = read_metrics(out / mode / "metrics.jsonl")
     rl_seconds = next(r["seconds"] for r in rows if r.get("event") == "phase_done" and r.get("phase") == "rl")
     steps = [r for r in rows if r.get("phase") == "rl" and "step_s" in r]
-    sampler = next((r for r in rows if r.get("event") == "sampler_stats"), {"sync_s_mean": 0.0})
+    sampler = next((r for r in rows if r.get("event") == "executor_stats"), {"sync_s_mean": 0.0})
     pool = next((r for r in rows if r.get("event") == "pool_stats"), {})
     step_s = float(np.mean([r["step_s"] for r in steps]))
     publish_s = float(np.mean([r.get("publish_s", 0.0) for r in steps]))
     lag = [r["staleness_mean"] for r in steps]
     return {"updates_per_s": updates / rl_seconds, "rl_seconds": rl_seconds, "step_s": step_s,
-            "publish_s": publish_s, "sampler_load_s": sampler["sync_s_mean"], "staleness": float(np.mean(lag)),
+            "publish_s": publish_s, "executor_load_s": sampler["sync_s_mean"], "staleness": float(np.mean(lag)),
             "groups": pool.get("groups_in", 0), "stale": pool.get("stale_dropped_groups", 0)}
 
 
@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
     if pin:
-        args.overrides = ["learner.cpu_affinity=[1]", "actors.sampler.cpu_affinity=[0]", "actors.judge.cpu_affinity=[1]",
+        args.overrides = ["learner.cpu_affinity=[1]", "actors.executor.cpu_affinity=[0]", "actors.judge.cpu_affinity=[1]",
                           "actors.demonstrator.cpu_affinity=[1]", *args.overrides]
     print("cores: sampler alone on core 0; learner, judge, Demonstrator, driver and Ray's processes on core 1"
           if pin else "cores: unpinned")
@@ -83,8 +83,8 @@ def main() -> None:
     print(f"ideal async / sync from the sync run's timings: t_sample {t_sample:.3f} s + t_learn {t_learn:.3f} s per update "
           f"-> {ideal:.2f}x; the async run reaches {100 * ratio / ideal:.0f}% of it (target >= 85%)")
     r = res["async"]
-    sync_s = r["publish_s"] + r["sampler_load_s"]
-    print(f"weight sync: publish {r['publish_s'] * 1000:.1f} ms + sampler load {r['sampler_load_s'] * 1000:.1f} ms "
+    sync_s = r["publish_s"] + r["executor_load_s"]
+    print(f"weight sync: publish {r['publish_s'] * 1000:.1f} ms + sampler load {r['executor_load_s'] * 1000:.1f} ms "
           f"= {100 * sync_s / r['step_s']:.1f}% of a learner step (target <= 5%)")
 
 

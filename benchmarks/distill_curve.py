@@ -32,7 +32,7 @@ from wmsd_ray.evaluation import sample_and_score
 from wmsd_ray.models import build_backbone
 from wmsd_ray.models.lora import add_lora, lora_parameters
 from wmsd_ray.models.sampling import generate
-from wmsd_ray.runtime.buffers import Sample, teacher_batch
+from wmsd_ray.runtime.buffers import Sample, demonstration_batch
 from wmsd_ray.world.benchmark import benchmark_scene_keys
 from wmsd_ray.world.render import Renderer
 from wmsd_ray.world.scene import random_scene
@@ -102,17 +102,17 @@ def main() -> None:
     test = propose_tasks(cfg, families, 100, np.random.default_rng(cfg.seed + 99))
 
     bb = build_backbone(cfg.model, cfg.world).eval()
-    repeated = train * args.teacher_samples
+    repeated = train * args.demonstrator_samples
     videos = generate(bb, np.stack([t.image for t in repeated]), [t.solution for t in repeated], cfg.seed + 1)
     verdicts = judge.judge_batch(list(videos), [t.task for t in repeated])
     keep = [i for i, v in enumerate(verdicts) if v.accepted]
     if not keep:
-        raise SystemExit("the judge accepted no teacher video")
+        raise SystemExit("the judge accepted no Demonstrator video")
     specs = [repeated[i] for i in keep]
     samples = [Sample(t.image, t.task, t.solution, x0) for t, x0 in zip(specs, bb.encode_video(videos[keep]).numpy())]
-    teacher_task = np.mean([v.task for v in verdicts])
+    demonstrator_task = np.mean([v.task for v in verdicts])
     present = ",".join(sorted({t.family for t in train}))
-    print(f"families {present}: {len(train)} tasks, teacher Task {teacher_task:.3f}, "
+    print(f"families {present}: {len(train)} tasks, teacher Task {demonstrator_task:.3f}, "
           f"accepted {len(keep)}/{len(videos)} ({time.time() - started:.0f} s)", flush=True)
 
     if args.full:
@@ -130,7 +130,7 @@ def main() -> None:
     warm_families = family_set(args.warm_families)
     warm = np.array([i for i, t in enumerate(specs) if t.family in warm_families], np.int64)
     if args.warm_updates and not warm.size:
-        raise SystemExit(f"no accepted teacher video of --warm-families {args.warm_families!r}")
+        raise SystemExit(f"no accepted Demonstrator video of --warm-families {args.warm_families!r}")
     print("| updates | Task | Agent | Consistency | Task per family | minutes |\n|---|---|---|---|---|---|")
     bb.train()
     for update in range(args.updates):
@@ -138,7 +138,7 @@ def main() -> None:
             idx = warm[rng.integers(len(warm), size=lc.batch_size)]
         else:
             idx = rng.integers(len(specs), size=lc.batch_size)
-        batch = teacher_batch(update, [samples[i] for i in idx], seed=0)
+        batch = demonstration_batch(update, [samples[i] for i in idx], seed=0)
         engine.set_lr(schedule.at(update))
         loss, _ = total_loss(LossContext(bb, batch, gen), cfg.algorithm.distill_losses)
         engine.step(loss)

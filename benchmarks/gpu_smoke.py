@@ -79,7 +79,7 @@ def smoke(variant: str, folder: Path, group: int, steps: int) -> dict:
     assert videos.shape[0] == group
 
     learner = Learner(cfg, {"off_policy_distill": 1.0, "anchor": 0.01})
-    batch = lambda u: TrainBatch(u, "teacher", np.repeat(image[None], group, 0), ["[red circle]: go left"] * group,  # noqa: E731
+    batch = lambda u: TrainBatch(u, "demonstrator", np.repeat(image[None], group, 0), ["[red circle]: go left"] * group,  # noqa: E731
                                  ["The red circle slides two cells left."] * group, final.float().cpu().numpy(),
                                  np.ones(group, np.float32), np.full(group, -1), np.zeros(0, np.float32), seed=u)
     learner.update(batch(0))  # warm up (DeepSpeed's first step builds its buffers)

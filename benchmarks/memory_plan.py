@@ -104,7 +104,7 @@ def plan(cfg: Config, gpu_gb: float) -> dict:
 def check_preset(cfg: Config, p: dict) -> list[str]:
     """Where the preset's pools disagree with the plan (empty when they follow from it)."""
     problems = []
-    for role, pool in (("demonstrator", cfg.actors.demonstrator), ("sampler (Executor)", cfg.actors.sampler)):
+    for role, pool in (("demonstrator", cfg.actors.demonstrator), ("sampler (Executor)", cfg.actors.executor)):
         if pool.num_gpus < p["gpus"][role]:
             problems.append(f"actors.{pool_name(role)}.num_gpus={pool.num_gpus} < {p['gpus'][role]} needed")
     for role, pool, vc in (("judge", cfg.actors.judge, cfg.judge.vlm), ("proposer", cfg.actors.proposer, cfg.proposer.vlm)):
@@ -120,7 +120,7 @@ def check_preset(cfg: Config, p: dict) -> list[str]:
 
 
 def pool_name(role: str) -> str:
-    return "sampler" if role.startswith("sampler") else role
+    return "executor" if role.startswith("executor") else role
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
-"""The weight store: where the learner publishes adapter versions and samplers pick them up.
+"""The weight store: where the learner publishes adapter versions and Executor actors pick them up.
 
 Rank 0 of the learner sends the adapter (numpy, adapter only when LoRA) with its version;
 the store puts it into the object store itself, so the store owns it and it outlives the
-learner workers of a phase. Samplers ask for anything newer than what they hold, between
+learner workers of a phase. Executor actors ask for anything newer than what they hold, between
 groups, and read it zero-copy. The store also carries the
 learner's per-update metrics and checkpoint acknowledgements back to the driver.
 """

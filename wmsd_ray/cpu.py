@@ -2,9 +2,9 @@
 
 Pinning is what "each limited to one core" means literally. On 2 cores,
 ``benchmarks/async_vs_sync.py`` measured async/sync 1.09x unpinned, 1.20-1.28x with the
-learner on core 1 and the sampler and judge on core 0, and 1.46x with the sampler alone on
+learner on core 1 and the Executor actor and judge on core 0, and 1.46x with the Executor actor alone on
 core 0 and everything else (judge, driver, Ray's processes) beside the learner, at two tasks
-per sampler call (1.58-1.75x once the sampler refreshed its adapter per group). Empty
+per Executor call (1.58-1.75x once the Executor actor refreshed its adapter per group). Empty
 ``cores`` leaves the process free.
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""What travels from samplers to the learner: rollout groups and training batches.
+"""What travels from Executor actors to the learner: rollout groups and training batches.
 
 Both are dataclasses of numpy arrays and strings, so ``ray.get`` hands them over
 zero-copy from the object store and they msgpack for persistence. A ``RolloutGroup`` is
 G samples of one task from one weight version; a ``TrainBatch`` is what one learner
-update consumes (teacher samples or scored policy samples, plus advantages).
+update consumes (Demonstrator samples or scored Executor samples, plus advantages).
 """
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TEACHER_VERSION = -1  # teacher rollouts never go stale
+TEACHER_VERSION = -1  # Demonstrator rollouts never go stale
 
 
 @dataclass
 class RolloutGroup:
-    """G samples of one task. ``latents``/``student_v`` are kept for Flow-GRPO and r_distill."""
+    """G samples of one task. ``latents``/``executor_v`` are kept for Flow-GRPO and r_distill."""
 
     group_id: str
     task_id: str
@@ -34,7 +34,7 @@ class RolloutGroup:
     eta: float
     latents: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (K + 1, G, C, T, h, w)
     log_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (K, G)
-    student_v: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (K, G, C, T, h, w)
+    executor_v: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (K, G, C, T, h, w)
     # Filled in by the judge, the Demonstrator and the driver, in that order.
     task_ok: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     agent_ok: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
@@ -63,7 +63,7 @@ class TrainBatch:
     tasks: list[str]
     solutions: list[str]
     x0: np.ndarray  # (N, C, T, h, w)
-    advantages: np.ndarray  # (N,) (ones for teacher samples)
+    advantages: np.ndarray  # (N,) (ones for Demonstrator samples)
     versions: np.ndarray  # (N,) int64
     sigmas: np.ndarray  # (K + 1,) or empty
     eta: float = 0.0
@@ -73,7 +73,7 @@ class TrainBatch:
     # The anchor's re-noised states and teacher prediction, when the Demonstrator computed them.
     renoise_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,)
     renoise_noise: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # like x0
-    teacher_out: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # like x0
+    demonstrator_out: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # like x0
 
     @property
     def size(self) -> int:
@@ -81,7 +81,7 @@ class TrainBatch:
 
     def shard(self, rank: int, world: int) -> "TrainBatch":
         """This learner rank's rows (rank::world), so each worker trains on its own part. Only the
-        policy rows, which come first, have trajectories; they stay first in every shard."""
+        Executor rows, which come first, have trajectories; they stay first in every shard."""
         rows = np.arange(rank, self.size, world)
         traj_rows = rows[rows < self.latents.shape[1]] if self.latents.size else rows
         return TrainBatch(
@@ -92,5 +92,5 @@ class TrainBatch:
             log_probs=self.log_probs[:, traj_rows] if self.log_probs.size else self.log_probs,
             seed=self.seed * 7919 + rank,
             **{k: getattr(self, k)[rows] if getattr(self, k).size else getattr(self, k)
-               for k in ("renoise_sigma", "renoise_noise", "teacher_out")},
+               for k in ("renoise_sigma", "renoise_noise", "demonstrator_out")},
         ) if world > 1 else self

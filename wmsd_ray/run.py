@@ -2,7 +2,7 @@
 
 Phases, in data-flow order: propose (training scenes -> proposer actors -> tasks) ->
 Demonstrator rollouts, judge-filtered, streamed into off-policy distillation -> on-policy
-distillation + RL with Executor samplers -> distillation-only ablation at matched updates ->
+distillation + RL with Executor actors -> distillation-only ablation at matched updates ->
 evaluation on the WorldTasks-mini benchmark (report.md, scores.json, PNG curves, GIF grid).
 
 With no address it starts a local Ray cluster with its dashboard on 127.0.0.1; with

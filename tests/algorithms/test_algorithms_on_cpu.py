@@ -61,13 +61,13 @@ def executor(tiny_backbone_factory):
     return bb
 
 
-def _policy_batch(bb, tasks, images, seed=0, eta=0.7, group=2):
+def _executor_batch(bb, tasks, images, seed=0, eta=0.7, group=2):
     cond = bb.condition(images, tasks).repeat(group)
     x = initial_noise(bb, cond, torch.Generator().manual_seed(seed), group_size=group)
     traj = sde_sample(bb, cond, x, torch.Generator().manual_seed(seed + 1), eta)
     n = traj.final.shape[0]
     rep = lambda xs: [t for t in xs for _ in range(group)]  # noqa: E731
-    return TrainBatch(update=0, kind="policy", images=np.repeat(images, group, 0), tasks=rep(tasks),
+    return TrainBatch(update=0, kind="executor", images=np.repeat(images, group, 0), tasks=rep(tasks),
                       solutions=rep(tasks), x0=traj.final.numpy(), advantages=np.linspace(-1, 1, n).astype(np.float32),
                       versions=np.zeros(n, np.int64), sigmas=traj.sigmas.numpy(), eta=eta,
                       latents=traj.latents.numpy(), log_probs=traj.log_probs.numpy(), seed=3)
@@ -75,7 +75,7 @@ def _policy_batch(bb, tasks, images, seed=0, eta=0.7, group=2):
 
 def test_flow_grpo_ratio_is_one_before_any_update_and_moves_after(executor, tiny_images):
     bb = executor
-    batch = _policy_batch(bb, ["[red circle]: go to the top-left corner", "[blue square]: go to the centre"], tiny_images[:2])
+    batch = _executor_batch(bb, ["[red circle]: go to the top-left corner", "[blue square]: go to the centre"], tiny_images[:2])
     ctx = LossContext(bb, batch, torch.Generator().manual_seed(0), grpo_timesteps=3)
     loss, m = LOSSES["flow_grpo"](ctx)
     assert abs(m["ratio_first"] - 1) < 1e-4 and m["ratio_max_dev"] < 1e-4
@@ -92,7 +92,7 @@ def test_anchor_vanishes_when_student_equals_teacher_and_total_loss_flags_nan(ti
     bb = tiny_backbone_factory()
     add_lora(bb, bb.cfg.lora)  # B = 0: the Executor starts exactly as the Demonstrator
     same = ["[red circle]: go to the top-left corner"] * 2
-    batch = TrainBatch(0, "teacher", tiny_images[:2], same, same, np.zeros((2, *bb.state_shape(1)[1:]), np.float32),
+    batch = TrainBatch(0, "demonstrator", tiny_images[:2], same, same, np.zeros((2, *bb.state_shape(1)[1:]), np.float32),
                        np.ones(2, np.float32), np.full(2, -1), np.zeros(0, np.float32), seed=1)
     loss, m = total_loss(LossContext(bb, batch, torch.Generator().manual_seed(0)), {"anchor": 1.0})
     assert float(loss.detach()) < 1e-10
@@ -114,13 +114,13 @@ def test_rows_with_signal_follows_what_each_loss_uses():
     assert rows_with_signal(adv, {"awm": 1.0, "on_policy_distill": 1.0}, 0.0, 0.0).all()
 
 
-def test_on_policy_distill_uses_the_policy_rows_of_a_batch_with_teacher_rows(executor, tiny_images):
-    """Policy rows come first and only they have a trajectory; teacher rows after them are left out."""
+def test_on_policy_distill_uses_the_executor_rows_of_a_batch_with_demonstration_rows(executor, tiny_images):
+    """Executor rows come first and only they have a trajectory; demonstration rows after them are left out."""
     bb = executor
     tasks = ["[red circle]: go to the top-left corner", "[blue square]: go to the centre"]
-    pol = _policy_batch(bb, tasks, tiny_images[:2])
+    pol = _executor_batch(bb, tasks, tiny_images[:2])
     n = pol.size
-    mixed = TrainBatch(update=0, kind="policy", images=np.concatenate([pol.images, tiny_images[:2]]),
+    mixed = TrainBatch(update=0, kind="executor", images=np.concatenate([pol.images, tiny_images[:2]]),
                        tasks=pol.tasks + tasks, solutions=pol.solutions + tasks,
                        x0=np.concatenate([pol.x0, np.zeros_like(pol.x0[:2])]),
                        advantages=np.ones(n + 2, np.float32), versions=np.zeros(n + 2, np.int64), sigmas=pol.sigmas,
@@ -129,14 +129,14 @@ def test_on_policy_distill_uses_the_policy_rows_of_a_batch_with_teacher_rows(exe
     both, m = LOSSES["on_policy_distill"](LossContext(bb, mixed, torch.Generator().manual_seed(4)))
     assert torch.isfinite(both) and float(both.detach()) > 0
     assert torch.allclose(alone, both) and m["on_policy_gap"] == pytest.approx(float(alone.detach()))
-    for rank in (0, 1):  # two learner workers: each shard keeps its policy rows' trajectories
+    for rank in (0, 1):  # two learner workers: each shard keeps its Executor rows' trajectories
         part = mixed.shard(rank, 2)
         assert part.size == (n + 2) // 2 and part.latents.shape[1] == len(range(rank, n, 2))
         assert torch.isfinite(LOSSES["on_policy_distill"](LossContext(bb, part, torch.Generator().manual_seed(4)))[0])
 
 
 def test_anchor_targets_from_the_demonstrator_give_the_learners_loss(tiny_backbone_factory, tiny_images):
-    """algorithm.anchor_teacher=demonstrator: the actor (same base weights, no adapter) draws the
+    """algorithm.anchor_on=demonstrator: the actor (same base weights, no adapter) draws the
     update's re-noised states from the batch seed and predicts there; the learner's loss and
     gradients are those it would have computed itself, and two-worker shards keep their rows."""
     student, teacher = tiny_backbone_factory(), tiny_backbone_factory()
@@ -147,7 +147,7 @@ def test_anchor_targets_from_the_demonstrator_give_the_learners_loss(tiny_backbo
     tasks = ["[red circle]: go to the top-left corner", "[blue square]: go to the centre"] * 2
     solutions = ["The red circle slides one cell left. Nothing else moves."] * 4
     x0 = torch.randn((4, *student.state_shape(1)[1:]), generator=torch.Generator().manual_seed(5)).numpy()
-    make = lambda: TrainBatch(0, "policy", np.concatenate([tiny_images[:2]] * 2), tasks, solutions, x0,  # noqa: E731
+    make = lambda: TrainBatch(0, "executor", np.concatenate([tiny_images[:2]] * 2), tasks, solutions, x0,  # noqa: E731
                               np.array([1.0, 0.5, 0.0, 1.0], np.float32), np.zeros(4, np.int64), np.zeros(0), seed=11)
     weights = {"awm": 1.0, "anchor": 1.0}
 
@@ -160,12 +160,12 @@ def test_anchor_targets_from_the_demonstrator_give_the_learners_loss(tiny_backbo
 
     own_loss, own_m, own_grads = loss_and_grads(make())
     shipped = anchor_targets(teacher, make())
-    assert shipped.teacher_out.shape == x0.shape and shipped.renoise_sigma.shape == (4,)
+    assert shipped.demonstrator_out.shape == x0.shape and shipped.renoise_sigma.shape == (4,)
     loss, m, grads = loss_and_grads(shipped)
-    assert own_m["anchor/teacher_gap"] > 1e-6  # the adapter moved the student off the teacher
+    assert own_m["anchor/demonstrator_gap"] > 1e-6  # the adapter moved the Executor off the Demonstrator
     assert torch.allclose(loss, own_loss, rtol=1e-5)
-    assert m["anchor/teacher_gap"] == pytest.approx(own_m["anchor/teacher_gap"], rel=1e-5)
+    assert m["anchor/demonstrator_gap"] == pytest.approx(own_m["anchor/demonstrator_gap"], rel=1e-5)
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(grads, own_grads))
     part = shipped.shard(1, 2)
-    assert np.array_equal(part.teacher_out, shipped.teacher_out[1::2])
+    assert np.array_equal(part.demonstrator_out, shipped.demonstrator_out[1::2])
     assert np.array_equal(part.renoise_noise, shipped.renoise_noise[1::2])

@@ -20,7 +20,7 @@ def test_paper_presets_load_and_pin_pools_to_node_types(preset, backbone, zero):
     assert cfg.sampling.group_size == 24 and cfg.proposer.pairs_per_image == 8
     assert cfg.learner.engine == "deepspeed" and cfg.learner.zero_stage == zero and cfg.learner.dtype == "bfloat16"
     assert cfg.judge.backend == "vllm" and cfg.proposer.backend == "vllm"
-    for pool in ("proposer", "demonstrator", "sampler", "judge"):
+    for pool in ("proposer", "demonstrator", "executor", "judge"):
         assert "rollout_node" in getattr(cfg.actors, pool).resources
     assert "learner_node" in cfg.learner.resources
 

@@ -41,7 +41,7 @@ def test_dotted_overrides_are_typed():
     ("judge.backend=vllm", "judge.backend=vllm needs judge.vlm.model"),
     ("algorithm.rl_losses={awm:1.0}", "{awm:1.0} needs a space after the colon"),
     ("algorithm.rl_losses={awm: x}", "algorithm.rl_losses.awm must be a float"),
-    ("algorithm.anchor_teacher=gpu", "algorithm.anchor_teacher must be learner or demonstrator"),
+    ("algorithm.anchor_on=gpu", "algorithm.anchor_on must be learner or demonstrator"),
 ])
 def test_bad_config_names_the_key(override, fragment):
     with pytest.raises(ConfigError) as err:
@@ -65,9 +65,9 @@ def test_resolved_config_round_trips(tmp_path):
 
 
 def test_anchor_on_the_demonstrator_needs_an_anchor_term():
-    assert load_config(overrides=["algorithm.anchor_teacher=demonstrator"]).algorithm.anchor_on_demonstrator
+    assert load_config(overrides=["algorithm.anchor_on=demonstrator"]).algorithm.anchor_on_demonstrator
     with pytest.raises(ConfigError, match="needs an anchor term"):
-        load_config(overrides=["algorithm.anchor_teacher=demonstrator", "algorithm.rl_losses={awm: 1.0}"])
+        load_config(overrides=["algorithm.anchor_on=demonstrator", "algorithm.rl_losses={awm: 1.0}"])
 
 
 def test_phase_batch_sizes_keep_the_ablation_matched_to_rl():
@@ -100,3 +100,18 @@ def test_a_retired_key_is_ignored_with_a_warning_so_old_run_configs_still_load(t
         cfg = load_config(str(old), ["seed=3"])
     assert cfg.logging.wandb == "disabled" and cfg.seed == 3 and not hasattr(cfg.logging, "videos_every")
     assert "logging.videos_every" in caplog.text and "retired" in caplog.text
+
+
+def test_old_role_names_in_config_keys_still_work_and_name_the_new_key(tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        cfg = load_config(None, ["actors.sampler.count=3", "algorithm.teacher_mix=0.5", "train.teacher_samples=4"])
+    assert cfg.actors.executor.count == 3 and cfg.algorithm.demonstration_mix == 0.5
+    assert cfg.train.demonstrator_samples == 4
+    assert "'actors.sampler' is now 'actors.executor'" in caplog.text
+    old = tmp_path / "old.yaml"  # a run folder's config.yaml from before the rename
+    old.write_text(yaml.safe_dump({"actors": {"sampler": {"count": 2}}, "algorithm": {"policy_rows": "all"}}))
+    cfg = load_config(str(old))
+    assert cfg.actors.executor.count == 2 and cfg.algorithm.executor_rows == "all"
+    old.write_text(yaml.safe_dump({"train": {"teacher_eta": 0.5, "demonstrator_eta": 0.2}}))
+    with pytest.raises(ConfigError, match="sets both"):
+        load_config(str(old))

@@ -21,7 +21,7 @@ def _batch(cfg, update: int, n: int, nan: bool = False) -> TrainBatch:
     if nan:  # a corrupted batch: every rank's loss is non-finite
         x0[:] = np.nan
     tasks = ["[red circle]: go to the top-left corner"] * n
-    return TrainBatch(update, "teacher", images, tasks, ["The red circle slides one cell left."] * n, x0,
+    return TrainBatch(update, "demonstrator", images, tasks, ["The red circle slides one cell left."] * n, x0,
                       np.ones(n, np.float32), np.full(n, -1), np.zeros(0, np.float32), seed=update)
 
 

@@ -116,7 +116,7 @@ def test_lora_executor_save_load_and_teacher(kind, make, corpus_batch, tmp_path)
     with torch.no_grad():
         base = bb.velocity(x, s, cond)
         add_lora(bb, cfg.model.lora)
-        # B = 0: the Executor starts as the teacher (bit for bit on the embedded Wan; LTX-2's
+        # B = 0: the Executor starts as the Demonstrator (bit for bit on the embedded Wan; LTX-2's
         # attention rounds differently through peft's wrapped Linear, ~6e-7)
         assert torch.allclose(bb.velocity(x, s, cond), base, atol=atol, rtol=0)
         trainable = [p for p in bb.parameters() if p.requires_grad]

@@ -2,7 +2,7 @@
 import numpy as np
 
 from wmsd_ray.rollouts import RolloutGroup
-from wmsd_ray.runtime.buffers import PolicyPool, Sample, TeacherBuffer, policy_batch
+from wmsd_ray.runtime.buffers import DemonstrationBuffer, ExecutorPool, Sample, executor_batch
 from wmsd_ray.runtime.rl import unpublished
 
 
@@ -18,15 +18,15 @@ def _group(gid: str, version: int, g: int = 4, accepted=None) -> RolloutGroup:
 
 
 def test_teacher_buffer_keeps_only_accepted_once():
-    buf = TeacherBuffer()
+    buf = DemonstrationBuffer()
     g = _group("demo-1", -1, accepted=[True, False, True, False])
     assert buf.add(g, judge_filter=True) == 2 and len(buf) == 2
     assert buf.add(g, judge_filter=True) is None and len(buf) == 2  # the same group again (a retried call)
-    assert TeacherBuffer().add(_group("demo-2", -1, accepted=[False] * 4), judge_filter=False) == 4
+    assert DemonstrationBuffer().add(_group("demo-2", -1, accepted=[False] * 4), judge_filter=False) == 4
 
 
 def test_policy_pool_drops_stale_groups_and_counts_them():
-    pool = PolicyPool(max_staleness=2, reuse=10)
+    pool = ExecutorPool(max_staleness=2, reuse=10)
     pool.add(_group("old", 0), np.zeros(4))
     pool.add(_group("new", 2), np.zeros(4))
     assert pool.available(version=2) == 8  # lags 2 and 0: both within the bound
@@ -39,7 +39,7 @@ def test_policy_pool_drops_stale_groups_and_counts_them():
 
 
 def test_policy_pool_importance_policy_keeps_stale_and_reuse_retires():
-    pool = PolicyPool(max_staleness=0, reuse=2, stale_policy="importance")
+    pool = ExecutorPool(max_staleness=0, reuse=2, stale_policy="importance")
     pool.add(_group("a", 0), np.arange(4, dtype=np.float32))
     assert not pool.add(_group("a", 0), np.zeros(4)) and pool.counters["duplicate_groups"] == 1
     for _ in range(2):
@@ -47,7 +47,7 @@ def test_policy_pool_importance_policy_keeps_stale_and_reuse_retires():
         assert len(picks) == 4
     assert pool.counters["stale_kept_groups"] == 2
     assert pool.available(version=5) == 0 and pool.counters["retired_groups"] == 1
-    batch = policy_batch(0, picks, [], seed=1, keep_trajectory=True)
+    batch = executor_batch(0, picks, [], seed=1, keep_trajectory=True)
     assert batch.latents.shape[1] == 4 and batch.log_probs.shape == (2, 4)
     assert sorted(batch.advantages.tolist()) == [0.0, 1.0, 2.0, 3.0]
 
@@ -61,7 +61,7 @@ def test_unpublished_counts_batches_the_learner_has_not_reported():
 
 def test_weighted_rows_keep_the_pacing_and_take_only_rows_with_signal():
     """A draw visits the same groups with or without a row mask; only masked-in rows enter the batch."""
-    plain, weighted = PolicyPool(max_staleness=5, reuse=2), PolicyPool(max_staleness=5, reuse=2)
+    plain, weighted = ExecutorPool(max_staleness=5, reuse=2), ExecutorPool(max_staleness=5, reuse=2)
     positive = {}
     for i, accepted in enumerate(([True, False, False, False], [False] * 4, [False, True, True, False])):
         g = _group(f"g{i}", 0, accepted=accepted)
@@ -79,5 +79,5 @@ def test_weighted_rows_keep_the_pacing_and_take_only_rows_with_signal():
     # Uses 2, 1, 1 after two draws: one group retires in both pools, so the pacing is the same.
     assert weighted.available(0) == plain.available(0) == 8
     teacher = [Sample(np.zeros((8, 8, 3), np.uint8), "t", "s", np.zeros((3, 2, 8, 8), np.float16))] * 3
-    batch = policy_batch(0, [], teacher, seed=1, keep_trajectory=True)  # no policy rows: a teacher batch
-    assert batch.size == 3 and batch.latents.size == 0 and batch.kind == "policy"
+    batch = executor_batch(0, [], teacher, seed=1, keep_trajectory=True)  # no Executor rows: a Demonstrator batch
+    assert batch.size == 3 and batch.latents.size == 0 and batch.kind == "executor"

@@ -144,7 +144,7 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     gain = scores["bars"]["rl_gain_at_matched_updates"]  # both arms on the same 8 tasks: a paired interval
     assert gain["ci95"][0] <= gain["value"] <= gain["ci95"][1]
     c = scores["counters"]
-    assert c["sampler_injected_failures"] == 1 and c["sampler_actor_failures"] >= 1
+    assert c["executor_injected_failures"] == 1 and c["executor_actor_failures"] >= 1
     for name in ("report.md", "scores.png", "curves.png", "samples.gif"):
         assert (run_dir / name).is_file(), name
     assert "Peak memory" in (run_dir / "report.md").read_text() and 0 < scores["peak_memory_gb"] < 24
@@ -258,7 +258,7 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
 
     run_dir = tmp_path / "r"
     overrides = [f"output_dir={tmp_path}", "run_name=r", "seed=9", *TINY_RUN, "train.rl_updates=8", "stream.max_staleness=2",
-                 "train.ablation=false", "train.eval=false", "algorithm.anchor_teacher=demonstrator",
+                 "train.ablation=false", "train.eval=false", "algorithm.anchor_on=demonstrator",
                  "algorithm.lambda_distill=0.1"]
     proc = subprocess.Popen([sys.executable, "-m", "wmsd_ray.run", *overrides], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -282,10 +282,10 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
 
     with open(run_dir / "checkpoints" / "rl_end" / "driver_state.pkl", "rb") as f:
         state = pickle.load(f)
-    # Every finished group counted once: teacher videos = samples x judged tasks; policy groups used once each.
-    assert state.counters["teacher_videos"] == 2 * len(state.teacher_done) > 0
+    # Every finished group counted once: Demonstrator videos = samples x judged tasks; Executor groups used once each.
+    assert state.counters["demonstrator_videos"] == 2 * len(state.demonstrated_tasks) > 0
     assert len(state.consumed_groups) == len(set(state.consumed_groups)) > 0
-    assert state.counters["policy_videos"] == 4 * len(state.policy.seen_groups) > 0
+    assert state.counters["executor_videos"] == 4 * len(state.executor_samples.seen_groups) > 0
     assert state.counters["rl_anchor_from_demonstrator"] == 8  # every RL batch, once
     assert state.counters["learner_restarts"] == 1
     restarts = [r for r in rows_of(run_dir) if r.get("event") == "learner_restart"]
@@ -293,8 +293,8 @@ def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path
     final = json.loads((run_dir / "checkpoints" / "rl_end" / "learner" / "learner_state.json").read_text())
     assert final["version"] == 14 and final["steps"] == 14  # 6 distillation + 8 RL updates, each applied once
     groups = [r for r in rows_of(run_dir) if r.get("event") == "group"]
-    assert groups and all(r["r_distill_mean"] < 0 for r in groups)  # the teacher's velocities arrived
-    assert all(r["version"] >= 0 for r in groups)  # teacher rollouts of the distill phase stay there
+    assert groups and all(r["r_distill_mean"] < 0 for r in groups)  # the Demonstrator's velocities arrived
+    assert all(r["version"] >= 0 for r in groups)  # Demonstrator rollouts of the distill phase stay there
     rows = rows_of(run_dir)
     rl_versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == "rl"]
     # Updates after the checkpoint are redone after the kill: versions resume at the checkpoint's.

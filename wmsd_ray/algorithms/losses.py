@@ -1,13 +1,13 @@
 """The loss registry: every learner objective is a named function of one ``LossContext``.
 
 - ``off_policy_distill``: flow matching of the Executor (image + short task) on the
-  Demonstrator's judge-accepted rollouts (image + detailed solution): the student learns the
-  teacher's velocity field where the teacher succeeded.
-- ``on_policy_distill``: at states of the student's own trajectories, regress
-  v_student(x_t | task) onto v_teacher(x_t | solution) (teacher = adapter off).
+  Demonstrator's judge-accepted rollouts (image + detailed solution): the Executor learns the
+  Demonstrator's velocity field where the Demonstrator succeeded.
+- ``on_policy_distill``: at states of the Executor's own trajectories, regress
+  v_executor(x_t | task) onto v_demonstrator(x_t | solution) (teacher = adapter off).
 - ``awm``: advantage-weighted flow matching on re-noised final samples (negatives scaled).
 - ``flow_grpo``: PPO-clipped ratio over stored SDE transitions, optional KL to adapter-off.
-- ``anchor``: ||v_student - v_teacher||^2 at re-noised states (weight beta_d, 0.01 by default).
+- ``anchor``: ||v_executor - v_demonstrator||^2 at re-noised states (weight beta_d, 0.01 by default).
 
 For x0-predicting models the two velocity-matching terms compare x0 predictions, i.e. the
 velocity difference times sigma, which keeps small-sigma states from dominating. Terms on the
@@ -47,7 +47,7 @@ class LossContext:
     cache: dict = field(default_factory=dict)
 
     def cond(self, which: str, rows: int | None = None) -> Condition:
-        """The Executor's condition (``task``) or the teacher's (``solution``) of the first
+        """The Executor's condition (``task``) or the Demonstrator's (``solution``) of the first
         ``rows`` rows (default: all), built once."""
         b = self.batch
         rows = b.size if rows is None else rows
@@ -77,14 +77,14 @@ class LossContext:
             self.cache["renoised"] = (x0, sigma, noise)
         return self.cache["renoised"]
 
-    def student_out(self) -> torch.Tensor:
+    def executor_out(self) -> torch.Tensor:
         """The Executor's raw output at the re-noised states (x0 or velocity, as the model predicts).
         Computed once per update: the flow-matching term and the anchor share it, which halves
         the cost of adding the anchor."""
-        if "student_out" not in self.cache:
+        if "executor_out" not in self.cache:
             x0, sigma, noise = self.renoised()
-            self.cache["student_out"] = self.backbone.predict(add_noise(x0, noise, sigma), sigma, self.cond("task"))
-        return self.cache["student_out"]
+            self.cache["executor_out"] = self.backbone.predict(add_noise(x0, noise, sigma), sigma, self.cond("task"))
+        return self.cache["executor_out"]
 
 
 def draw_renoise(shape, shift: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,15 +100,15 @@ def _trajectory_pred(bb: Backbone):
 
 @torch.no_grad()
 def anchor_targets(teacher: Backbone, batch: TrainBatch) -> TrainBatch:
-    """The anchor's targets computed away from the learner (``algorithm.anchor_teacher=demonstrator``):
+    """The anchor's targets computed away from the learner (``algorithm.anchor_on=demonstrator``):
     draws the update's re-noised states from the batch seed as the learner would, and attaches
-    them with the teacher's prediction there (detailed solution; ``teacher`` has no adapter)."""
+    them with the Demonstrator's prediction there (detailed solution; ``teacher`` has no adapter)."""
     x0 = from_numpy(batch.x0, teacher.device)
     sigma, noise = (t.to(x0.device) for t in draw_renoise(x0.shape, teacher.cfg.timestep_shift,
                                                           torch.Generator().manual_seed(int(batch.seed))))
     cond = teacher.condition(batch.images, list(batch.solutions))
     out = teacher.predict(add_noise(x0, noise, sigma), sigma, cond).float()
-    batch.renoise_sigma, batch.renoise_noise, batch.teacher_out = to_numpy(sigma), to_numpy(noise), to_numpy(out)
+    batch.renoise_sigma, batch.renoise_noise, batch.demonstrator_out = to_numpy(sigma), to_numpy(noise), to_numpy(out)
     return batch
 
 
@@ -137,14 +137,14 @@ def _trajectory_gap(ctx: LossContext, x_t: torch.Tensor, sigma: torch.Tensor,
 @register("off_policy_distill")
 def off_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, _, noise = ctx.renoised()
-    per = ctx.backbone.flow_loss_of_output(ctx.student_out(), x0, noise)
+    per = ctx.backbone.flow_loss_of_output(ctx.executor_out(), x0, noise)
     return per.mean(), {"flow_mse": float(per.detach().mean())}
 
 
 @register("awm")
 def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, _, noise = ctx.renoised()
-    per = ctx.backbone.flow_loss_of_output(ctx.student_out(), x0, noise)
+    per = ctx.backbone.flow_loss_of_output(ctx.executor_out(), x0, noise)
     adv = ctx.tensor(ctx.batch.advantages)
     w = torch.where(adv < 0, adv * ctx.awm_negative_scale, adv)
     return (per * w).mean(), {"awm_mse": float(per.detach().mean()), "adv_mean": float(adv.mean())}
@@ -153,14 +153,14 @@ def awm(ctx: LossContext) -> tuple[torch.Tensor, dict]:
 @register("anchor")
 def anchor(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     x0, sigma, noise = ctx.renoised()
-    student = ctx.student_out()
-    if ctx.batch.teacher_out.size:  # computed by the Demonstrator at these very states
-        teacher = ctx.tensor(ctx.batch.teacher_out)
+    student = ctx.executor_out()
+    if ctx.batch.demonstrator_out.size:  # computed by the Demonstrator at these very states
+        teacher = ctx.tensor(ctx.batch.demonstrator_out)
     else:
         with torch.no_grad(), adapter_disabled(ctx.backbone):
             teacher = ctx.backbone.predict(add_noise(x0, noise, sigma), sigma, ctx.cond("solution"))
     gap = masked_mse(student, teacher, ctx.backbone.gen_mask(student))
-    return gap.mean(), {"teacher_gap": float(gap.detach().mean())}
+    return gap.mean(), {"demonstrator_gap": float(gap.detach().mean())}
 
 
 @register("on_policy_distill")
@@ -168,7 +168,7 @@ def on_policy_distill(ctx: LossContext) -> tuple[torch.Tensor, dict]:
     b = ctx.batch
     if not b.latents.size:  # no stored trajectory: the re-noised final sample stands in
         return anchor(ctx)
-    # Policy rows come first in a batch; the teacher rows after them have no trajectory.
+    # Executor rows come first in a batch; the demonstration rows after them have no trajectory.
     k_steps, rows = b.latents.shape[0] - 1, b.latents.shape[1]
     ks = torch.randint(0, k_steps, (rows,), generator=ctx.generator)
     x_t = torch.stack([ctx.tensor(b.latents[int(k), i]) for i, k in enumerate(ks)])
@@ -238,12 +238,12 @@ def total_loss(ctx: LossContext, weights: dict[str, float]) -> tuple[torch.Tenso
 
 def rows_with_signal(advantages: np.ndarray, weights: dict[str, float], awm_negative_scale: float,
                      grpo_kl: float) -> np.ndarray:
-    """Which policy rows the RL objective learns from. A row with zero weight costs a forward and
-    backward pass and a place in the batch for nothing; in the embedded run ~87% of policy rows
+    """Which Executor rows the RL objective learns from. A row with zero weight costs a forward and
+    backward pass and a place in the batch for nothing; in the embedded run ~87% of Executor rows
     were such (positive-only AWM, 13% of videos judge-accepted). Every row counts when a term
     ignores the advantage (on-policy distillation, Flow-GRPO's KL); otherwise rows with a positive
     advantage, and negative ones where a term pushes away from them (Flow-GRPO, AWM with a negative
-    scale). The anchor alone does not count: teacher rows serve it as well."""
+    scale). The anchor alone does not count: demonstration rows serve it as well."""
     adv = np.asarray(advantages, np.float32)
     if weights.get("on_policy_distill") or (weights.get("flow_grpo") and grpo_kl > 0):
         return np.ones(adv.shape, bool)

@@ -23,6 +23,11 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 # Keys that once existed: accepted (a saved config.yaml still loads), ignored, and named in a warning.
 RETIRED = {"logging.videos_every": "sample videos go to wandb once, at evaluation"}
+# Keys renamed when the roles got one vocabulary (Executor, Demonstrator): the old name still
+# works, with a warning that names the new one.
+RENAMED = {"actors.sampler": "executor", "algorithm.teacher_mix": "demonstration_mix",
+           "algorithm.policy_rows": "executor_rows", "algorithm.anchor_teacher": "anchor_on",
+           "train.teacher_samples": "demonstrator_samples", "train.teacher_eta": "demonstrator_eta"}
 
 
 _EXPONENT_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
@@ -181,12 +186,29 @@ def load(cls: type[T], path: str | os.PathLike | None = None, overrides: list[st
         _merge(tree, read_yaml(path), prefix="")
     for text in overrides or []:
         key, value = parse_override(text)
-        _set_path(tree, key, value)
+        _set_path(tree, _renamed(key), value)
     return from_dict(cls, tree)
 
 
+def _renamed(path: list[str]) -> list[str]:
+    """A dotted key with a section or field under its old name put under the new one (warned)."""
+    for i in range(1, len(path) + 1):
+        old = ".".join(path[:i])
+        if old in RENAMED:
+            log.warning("config key '%s' is now '%s'; the old name will be removed", old,
+                        ".".join([*path[:i - 1], RENAMED[old]]))
+            return [*path[:i - 1], RENAMED[old], *path[i:]]
+    return path
+
+
 def _merge(base: dict[str, Any], update: dict[str, Any], prefix: str) -> None:
+    renamed = {f"{prefix}{k}": RENAMED[f"{prefix}{k}"] for k in update if f"{prefix}{k}" in RENAMED}
+    for old, new in renamed.items():
+        if new in update:
+            raise ConfigError(f"config sets both '{old}' and its new name '{prefix}{new}'")
+        _renamed(old.split("."))  # the warning
     for key, value in update.items():
+        key = RENAMED.get(f"{prefix}{key}", key)
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             _merge(base[key], value, prefix=f"{prefix}{key}.")
         else:

@@ -42,7 +42,7 @@ class ActorsConfig:
 
     proposer: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
     demonstrator: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
-    sampler: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
+    executor: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
     judge: PoolConfig = field(default_factory=lambda: _pool(1, 0.25))
 
 
@@ -57,7 +57,7 @@ class LearnerConfig:
     threads: int = 1
     # Per-phase override, taken once the phase's Demonstrator rollouts are all in: distillation and
     # its ablation then have the machine to themselves (0.64 -> 0.43 s per step with 2 threads
-    # here); RL shares it with the samplers and the judge.
+    # here); RL shares it with the Executor actors and the judge.
     phase_threads: dict[str, int] = field(default_factory=lambda: {"distill": 2, "ablation": 2})
     cpu_affinity: list[int] = field(default_factory=list)  # cores every worker is pinned to (Linux); [] = any
     zero_stage: int = 0  # DeepSpeed ZeRO stage 0-3
@@ -116,16 +116,16 @@ def _known_phases(key: str, per_phase: dict, phases: tuple[str, ...], note: str 
 class StreamConfig:
     """Trajectory streaming: bounded in-flight work, staleness bound, whole-group retries.
 
-    ``mode``: ``async`` (samplers run ahead of the learner, bounded by ``max_staleness``)
+    ``mode``: ``async`` (Executor actors run ahead of the learner, bounded by ``max_staleness``)
     or ``sync`` (sample, then train, then sample: the baseline the benchmark compares).
     """
 
     mode: str = "async"
     max_in_flight: int = 2  # rollout calls outstanding per actor (4 over-produced: 82 of 196 RL groups went stale unused)
     queue_size: int = 4  # train batches waiting for the learner (backpressure)
-    max_staleness: int = 16  # updates a policy sample may lag the learner
+    max_staleness: int = 16  # updates a Executor sample may lag the learner
     stale_policy: str = "drop"  # drop | importance (keep; Flow-GRPO's ratio corrects it)
-    reuse: int = 4  # updates a policy sample may serve before it is retired
+    reuse: int = 4  # updates a Executor sample may serve before it is retired
     group_retries: int = 3
     chaos_kill_after: int = 0  # chaos testing: kill one rollout actor mid-call after N completed calls (0 = off)
 
@@ -148,7 +148,7 @@ class AlgorithmConfig:
     adv_eps: float = 1.0e-4
     adv_clip: float = 5.0
     # No anchor while distilling: it cost 0.24 s of a 0.72 s step, and the flow term already
-    # regresses onto the teacher's accepted videos. The RL phase keeps it (beta_d 0.01).
+    # regresses onto the Demonstrator's accepted videos. The RL phase keeps it (beta_d 0.01).
     distill_losses: dict[str, float] = field(default_factory=lambda: {"off_policy_distill": 1.0})
     rl_losses: dict[str, float] = field(default_factory=lambda: {"awm": 1.0, "anchor": 0.01})
     credit_accepted_only: bool = True  # positive advantage only for judge-accepted samples (RAFT-style)
@@ -156,14 +156,14 @@ class AlgorithmConfig:
     grpo_clip: float = 1.0e-3
     grpo_kl: float = 0.0
     grpo_timesteps: int = 4
-    teacher_mix: float = 0.25  # least share of each RL batch drawn from the judge-filtered teacher buffer
+    demonstration_mix: float = 0.25  # least share of each RL batch drawn from the judge-filtered demonstration buffer
     # weighted: of the scored groups a batch uses, only the rows the RL loss learns from enter it
-    # and teacher rows fill the rest (rows_with_signal); all: every row, whatever its weight.
-    # Either way the same groups pace the learner. Flow-GRPO batches (no teacher rows) take all.
-    policy_rows: str = "weighted"
+    # and demonstration rows fill the rest (rows_with_signal); all: every row, whatever its weight.
+    # Either way the same groups pace the learner. Flow-GRPO batches (no demonstration rows) take all.
+    executor_rows: str = "weighted"
     # Where the RL anchor's teacher prediction is computed: in the learner with its adapter off,
-    # or on the Demonstrator actor, off the learner's step (benchmarks/teacher_velocities.py).
-    anchor_teacher: str = "learner"
+    # or on the Demonstrator actor, off the learner's step (benchmarks/demonstrator_velocities.py).
+    anchor_on: str = "learner"
 
     def validate(self) -> None:
         _require(self.advantage in ADVANTAGE_NAMES,
@@ -173,31 +173,31 @@ class AlgorithmConfig:
             bad = [k for k in losses if k not in LOSS_NAMES]
             _require(not bad, f"algorithm.{key}: unknown loss {bad[0] if bad else ''!r} (known: {', '.join(sorted(LOSS_NAMES))})")
             _require(any(v for v in losses.values()), f"algorithm.{key} needs a non-zero weight")
-        _require(0 <= self.teacher_mix < 1, "algorithm.teacher_mix must be in [0, 1)")
-        _require(self.policy_rows in ("weighted", "all"),
-                 f"algorithm.policy_rows must be weighted or all, got {self.policy_rows!r}")
+        _require(0 <= self.demonstration_mix < 1, "algorithm.demonstration_mix must be in [0, 1)")
+        _require(self.executor_rows in ("weighted", "all"),
+                 f"algorithm.executor_rows must be weighted or all, got {self.executor_rows!r}")
         _require(self.adv_eps > 0 and self.adv_clip > 0, "algorithm.adv_eps and adv_clip must be > 0")
-        _require(self.anchor_teacher in ("learner", "demonstrator"),
-                 f"algorithm.anchor_teacher must be learner or demonstrator, got {self.anchor_teacher!r}")
-        _require(self.anchor_teacher == "learner" or self.rl_losses.get("anchor"),
-                 "algorithm.anchor_teacher=demonstrator needs an anchor term in algorithm.rl_losses")
+        _require(self.anchor_on in ("learner", "demonstrator"),
+                 f"algorithm.anchor_on must be learner or demonstrator, got {self.anchor_on!r}")
+        _require(self.anchor_on == "learner" or self.rl_losses.get("anchor"),
+                 "algorithm.anchor_on=demonstrator needs an anchor term in algorithm.rl_losses")
 
     @property
     def anchor_on_demonstrator(self) -> bool:
-        return self.anchor_teacher == "demonstrator"
+        return self.anchor_on == "demonstrator"
 
 
 @dataclass
 class TrainConfig:
     """The phase schedule: propose -> Demonstrator rollouts (judge-filtered) -> distill -> RL -> eval."""
 
-    teacher_samples: int = 2  # Demonstrator rollouts per task
-    teacher_eta: float = 0.0  # 0 = ODE
+    demonstrator_samples: int = 2  # Demonstrator rollouts per task
+    demonstrator_eta: float = 0.0  # 0 = ODE
     judge_filter: bool = True
-    min_buffer: int = 128  # accepted teacher samples before distillation starts
+    min_buffer: int = 128  # accepted Demonstrator samples before distillation starts
     distill_updates: int = 2500  # at learner.phase_batch["distill"] = 8 (docs/EXPERIMENTS.md: batch 8 x 3,000 ran 17.7 min)
     rl_updates: int = 200
-    rl_tasks: int = 4  # tasks per sampler call (each G samples)
+    rl_tasks: int = 4  # tasks per Executor call (each G samples)
     ablation: bool = True  # also train distillation-only for rl_updates more (the paper's ablation)
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
@@ -205,7 +205,7 @@ class TrainConfig:
     eval: bool = True
 
     def validate(self) -> None:
-        _require(self.teacher_samples >= 1, "train.teacher_samples must be >= 1")
+        _require(self.demonstrator_samples >= 1, "train.demonstrator_samples must be >= 1")
         _require(self.distill_updates >= 0 and self.rl_updates >= 0, "train.*_updates must be >= 0")
         _require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
 

@@ -1,4 +1,4 @@
-"""The Executor = base backbone + a peft LoRA adapter; the teacher = the same base, adapter off.
+"""The Executor = base backbone + a peft LoRA adapter; the Demonstrator = the same base, adapter off.
 
 One copy of the base weights serves both roles. Every denoiser gets the adapter (Wan2.2 A14B's
 two experts each get their own). Adapters save in the diffusers LoRA format with their peft

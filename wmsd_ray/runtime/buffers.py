@@ -1,13 +1,13 @@
 """The driver's sample stores and how train batches are drawn from them.
 
-- ``TeacherBuffer``: judge-accepted Demonstrator samples (append-only; off-policy data never
+- ``DemonstrationBuffer``: judge-accepted Demonstrator samples (append-only; off-policy data never
   goes stale). x0 is kept in float16: half the memory, far below the model's error.
-- ``PolicyPool``: scored Executor groups with advantages, each serving up to ``reuse``
+- ``ExecutorPool``: scored Executor groups with advantages, each serving up to ``reuse``
   updates; a group older than ``max_staleness`` adapter versions is dropped (counted) or,
   with ``stale_policy=importance``, kept for Flow-GRPO's ratio to correct. A draw visits
-  groups until their rows make up the batch's policy share, so scored groups pace the learner;
+  groups until their rows make up the batch's Executor share, so scored groups pace the learner;
   of those rows it takes only the ones that carry weight in the loss (``rows`` at ``add``),
-  and the caller fills the batch with teacher rows.
+  and the caller fills the batch with demonstration rows.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Sample:
 
 
 @dataclass
-class TeacherBuffer:
+class DemonstrationBuffer:
     samples: list[Sample] = field(default_factory=list)
     seen_groups: set = field(default_factory=set)
 
@@ -63,7 +63,7 @@ class _Entry:
 
 
 @dataclass
-class PolicyPool:
+class ExecutorPool:
     max_staleness: int
     reuse: int
     stale_policy: str = "drop"
@@ -122,7 +122,7 @@ class PolicyPool:
         return out
 
 
-def teacher_batch(update: int, samples: list[Sample], seed: int, kind: str = "teacher") -> TrainBatch:
+def demonstration_batch(update: int, samples: list[Sample], seed: int, kind: str = "demonstrator") -> TrainBatch:
     return TrainBatch(
         update=update, kind=kind, images=np.stack([s.image for s in samples]), tasks=[s.task for s in samples],
         solutions=[s.solution for s in samples], x0=np.stack([s.x0 for s in samples]).astype(np.float32),
@@ -131,15 +131,15 @@ def teacher_batch(update: int, samples: list[Sample], seed: int, kind: str = "te
     )
 
 
-def policy_batch(update: int, picks: list[tuple[RolloutGroup, int, float]], teacher: list[Sample], seed: int,
-                 keep_trajectory: bool) -> TrainBatch:
-    """Policy rows (with stored trajectories when the loss needs them) plus teacher rows (advantage 1).
-    With no policy rows it is a teacher batch: no trajectories, so on-policy terms use the anchor."""
+def executor_batch(update: int, picks: list[tuple[RolloutGroup, int, float]], demos: list[Sample], seed: int,
+                   keep_trajectory: bool) -> TrainBatch:
+    """Executor rows (with stored trajectories when the loss needs them) plus demonstration rows (advantage 1).
+    With no Executor rows it is a Demonstrator batch: no trajectories, so on-policy terms use the anchor."""
     if not picks:
-        return teacher_batch(update, teacher, seed, kind="policy")
+        return demonstration_batch(update, demos, seed, kind="executor")
     g0 = picks[0][0]
     rows = [Sample(g.image, g.task, g.solution, g.x0[r], adv, g.version, g.group_id) for g, r, adv in picks]
-    batch = teacher_batch(update, rows + teacher, seed, kind="policy")
+    batch = demonstration_batch(update, rows + demos, seed, kind="executor")
     if keep_trajectory:
         batch.latents = np.stack([g.latents[:, r] for g, r, _ in picks], axis=1)
         batch.log_probs = np.stack([g.log_probs[:, r] for g, r, _ in picks], axis=1)

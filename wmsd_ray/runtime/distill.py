@@ -1,5 +1,5 @@
 """Off-policy distillation (and its matched-updates ablation): Demonstrator rollouts -> judge ->
-teacher buffer, while the learner trains on the buffer."""
+demonstration buffer, while the learner trains on the buffer."""
 from __future__ import annotations
 
 import time
@@ -10,21 +10,21 @@ import ray
 from actors.pool import Call
 from learners.weights import WeightStoreActor
 
-from .buffers import teacher_batch
+from .buffers import demonstration_batch
 from .stage import Controller
 
 POLL_S = 0.2  # how long a final collect waits for in-flight rollouts at a time
 
 
-class TeacherStage:
-    """``TeacherStage(driver, "distill", updates, losses, start_from="").run()``; the ablation is the
+class DistillStage:
+    """``DistillStage(driver, "distill", updates, losses, start_from="").run()``; the ablation is the
     same stage under its own phase name, continuing from ``distill_end`` with its own weight store."""
 
     def __init__(self, d: Controller, phase: str, target: int, losses: dict, start_from: str):
         self.d, self.cfg, self.st = d, d.cfg, d.state
         self.phase, self.target, self.losses, self.start_from = phase, target, losses, start_from
         self.store = d.store if phase == "distill" else WeightStoreActor.remote()
-        self.todo = deque(i for i in range(len(d.tasks)) if i not in self.st.teacher_done)
+        self.todo = deque(i for i in range(len(d.tasks)) if i not in self.st.demonstrated_tasks)
         self.videos, self.started = 0, time.time()
 
     def run(self) -> None:
@@ -44,7 +44,7 @@ class TeacherStage:
             while st.sent[phase] < self.target:
                 self.step()
             # Rollouts still in flight are finished work (the learner is still on its queue
-            # meanwhile): into the teacher buffer now, not into the next phase's pools.
+            # meanwhile): into the demonstration buffer now, not into the next phase's pools.
             while self.in_flight():
                 self.collect(timeout=POLL_S)
             d.checkpoint(self.learner, f"{phase}_end")
@@ -56,8 +56,8 @@ class TeacherStage:
         d.drain_learner_metrics(phase, store=self.store)
         if self.store is not d.store:
             ray.kill(self.store)  # the ablation's own store: its adapter lives on in the checkpoint
-        print(f"{phase}: {st.sent[phase]} updates; teacher videos {st.counters['teacher_videos']}, "
-              f"judge-accepted {st.counters['teacher_accepted']} (buffer {len(st.teacher)})", flush=True)
+        print(f"{phase}: {st.sent[phase]} updates; Demonstrator videos {st.counters['demonstrator_videos']}, "
+              f"judge-accepted {st.counters['demonstrator_accepted']} (buffer {len(st.demonstrations)})", flush=True)
 
     def step(self) -> None:
         """Keep the Demonstrator busy, collect, feed the learner, then idle until something finishes."""
@@ -68,12 +68,12 @@ class TeacherStage:
         if not busy and not self.threads_raised:
             self.learner.set_threads(self.alone_threads)
             self.threads_raised = True
-        if not busy and len(st.teacher) < cfg.train.min_buffer:
-            raise RuntimeError(f"the judge accepted only {len(st.teacher)} teacher samples "
+        if not busy and len(st.demonstrations) < cfg.train.min_buffer:
+            raise RuntimeError(f"the judge accepted only {len(st.demonstrations)} Demonstrator samples "
                                f"(< train.min_buffer={cfg.train.min_buffer}); nothing to distil")
-        while st.sent[phase] < self.target and len(st.teacher) >= cfg.train.min_buffer and self.learner.has_room():
-            rows = st.teacher.draw(self.d.rng, cfg.learner.batch_for(phase))
-            batch = teacher_batch(st.sent[phase], rows, self.d.next_seed())
+        while st.sent[phase] < self.target and len(st.demonstrations) >= cfg.train.min_buffer and self.learner.has_room():
+            rows = st.demonstrations.draw(self.d.rng, cfg.learner.batch_for(phase))
+            batch = demonstration_batch(st.sent[phase], rows, self.d.next_seed())
             self.d.send_batch(self.learner, phase, ray.put(batch), self.target, self.bar)
         self.d.metrics.gauge(learner_queue_depth=self.learner.depth())
         waiting = list(self.judge.in_flight) + (list(self.demo.in_flight) if self.demo is not None else [])
@@ -83,31 +83,33 @@ class TeacherStage:
         return bool(self.judge.in_flight or (self.demo is not None and self.demo.in_flight))
 
     def rollouts_busy(self) -> bool:
-        """Teacher rollouts still to submit or to finish."""
+        """Demonstrator rollouts still to submit or to finish."""
         return bool(self.todo) or self.in_flight()
 
     def submit_rollouts(self) -> None:
         cfg, tasks = self.cfg, self.d.tasks
         while self.todo and self.demo is not None and self.demo.has_capacity():
             chunk = [self.todo.popleft() for _ in range(min(cfg.train.rl_tasks, len(self.todo)))]
-            args = ([tasks[i] for i in chunk], cfg.train.teacher_samples, self.d.task_seed(chunk[0]), cfg.train.teacher_eta)
+            t = cfg.train
+            args = ([tasks[i] for i in chunk], t.demonstrator_samples, self.d.task_seed(chunk[0]), t.demonstrator_eta)
             self.demo.submit(Call("rollouts", args, tag=chunk))
 
     def collect(self, timeout: float = 0.0) -> None:
-        """Demonstrator rollouts on to the judge; judged groups into the teacher buffer."""
+        """Demonstrator rollouts on to the judge; judged groups into the demonstration buffer."""
         st = self.st
         for call, ref, _ in self.demo.done(timeout) if self.demo is not None else []:
             self.judge.submit(Call("score_groups", (ref,), tag=call.tag))
         for call, _, groups in self.judge.done(timeout):
             for g in groups:
-                kept = st.teacher.add(g, self.cfg.train.judge_filter)
+                kept = st.demonstrations.add(g, self.cfg.train.judge_filter)
                 if kept is None:  # a retried call that had in fact finished: counted once
                     st.counters["duplicate_groups"] += 1
                     continue
-                st.counters["teacher_videos"] += g.size
-                st.counters["teacher_accepted"] += kept
+                st.counters["demonstrator_videos"] += g.size
+                st.counters["demonstrator_accepted"] += kept
                 st.counters["judge_errors"] += g.judge_errors
                 self.videos += g.size
-            st.teacher_done.update(call.tag)
+            st.demonstrated_tasks.update(call.tag)
+            accept_rate = st.counters["demonstrator_accepted"] / max(1, st.counters["demonstrator_videos"])
             self.d.metrics.gauge(videos_per_s_demonstrator=self.videos / (time.time() - self.started),
-                                 judge_accept_rate=st.counters["teacher_accepted"] / max(1, st.counters["teacher_videos"]))
+                                 judge_accept_rate=accept_rate)

@@ -1,9 +1,9 @@
 """The single controller: phase schedule, actor pools, streaming, checkpoints, metrics.
 
-Data flows one way: scenes -> proposer -> Demonstrator (solution) -> judge -> teacher buffer
--> learner (off-policy distillation); then Executor samplers (task, adapter vN) -> judge
-(-> Demonstrator for r_distill) -> advantages -> policy pool -> learner (distillation + RL)
--> adapter vN+1 -> samplers. Actors exchange records through the object store; the driver
+Data flows one way: scenes -> proposer -> Demonstrator (solution) -> judge -> demonstration buffer
+-> learner (off-policy distillation); then Executor actors (task, adapter vN) -> judge
+(-> Demonstrator for r_distill) -> advantages -> Executor pool -> learner (distillation + RL)
+-> adapter vN+1 -> Executor actors. Actors exchange records through the object store; the driver
 only routes ObjectRefs, enforces the bounds, and decides what the learner trains on next.
 Each phase is a stage object (``propose.py``, ``distill.py``, ``rl.py``, ``evaluate.py``) that
 reaches the driver only through the ``Controller`` interface of ``stage.py``.
@@ -20,7 +20,7 @@ from pathlib import Path
 import ray
 from tqdm import tqdm
 
-from actors.models import DemonstratorActor, SamplerActor
+from actors.models import DemonstratorActor, ExecutorActor
 from actors.pool import ActorPool
 from actors.roles import JudgeActor, ProposerActor, config_payload
 from learners.group import LearnerFailed, LearnerGroup
@@ -30,8 +30,8 @@ from learners.worker import STATE_FILE
 from wmsd_ray.config import Config
 from wmsd_ray.records import TaskSpec, read_parquet
 
-from .buffers import PolicyPool
-from .distill import TeacherStage
+from .buffers import ExecutorPool
+from .distill import DistillStage
 from .evaluate import run_eval
 from .metrics import Metrics
 from .propose import ProposeStage
@@ -49,9 +49,9 @@ class Driver:
         loaded = load_latest(run_dir) if resume else None
         self.state, self.resumed_from = (loaded if loaded else (DriverState(), None))
         self.rng = self.state.generator(cfg.seed)
-        if self.state.policy is None:
+        if self.state.executor_samples is None:
             s = cfg.stream
-            self.state.policy = PolicyPool(s.max_staleness, s.reuse, s.stale_policy)
+            self.state.executor_samples = ExecutorPool(s.max_staleness, s.reuse, s.stale_policy)
         self.metrics = Metrics(cfg, run_dir, resume)
         self.store = WeightStoreActor.remote()
         self.pools: dict[str, ActorPool] = {}
@@ -66,10 +66,10 @@ class Driver:
     def pool(self, name: str) -> ActorPool:
         if name not in self.pools:
             pc = getattr(self.cfg.actors, name)
-            cls = {"proposer": ProposerActor, "demonstrator": DemonstratorActor, "sampler": SamplerActor,
+            cls = {"proposer": ProposerActor, "demonstrator": DemonstratorActor, "executor": ExecutorActor,
                    "judge": JudgeActor}[name]
             payload = config_payload(self.cfg)
-            args = (payload, self.store) if name == "sampler" else (payload,)
+            args = (payload, self.store) if name == "executor" else (payload,)
             opts = dict(num_cpus=pc.num_cpus, num_gpus=pc.num_gpus, max_restarts=pc.max_restarts,
                         resources=dict(pc.resources) or None)
             self.pools[name] = ActorPool(name, lambda: cls.options(**opts).remote(*args), pc.count,
@@ -215,17 +215,17 @@ class Driver:
             self.checkpoint(learner, f"step-{phase}-{sent:06d}")
 
     def phase_distill(self) -> None:
-        TeacherStage(self, "distill", self.cfg.train.distill_updates, self.cfg.algorithm.distill_losses,
+        DistillStage(self, "distill", self.cfg.train.distill_updates, self.cfg.algorithm.distill_losses,
                      start_from="").run()
 
     def phase_ablation(self) -> None:
         """Distillation alone for as many more updates as the RL phase had (matched updates)."""
         if self.cfg.train.ablation:
-            TeacherStage(self, "ablation", self.cfg.train.rl_updates, self.cfg.algorithm.distill_losses,
+            DistillStage(self, "ablation", self.cfg.train.rl_updates, self.cfg.algorithm.distill_losses,
                          start_from="distill_end").run()
 
     def task_seed(self, index: int) -> int:
-        """Teacher rollouts of task ``index`` always use the same seed (a retried group is the same group)."""
+        """Demonstrator rollouts of task ``index`` always use the same seed (a retried group is the same group)."""
         return self.cfg.seed * 1_000_003 + 104_729 * (index + 1)
 
     def phase_rl(self) -> None:
@@ -233,5 +233,5 @@ class Driver:
 
     def phase_eval(self) -> None:
         if self.cfg.train.eval:
-            self.release("demonstrator", "judge", "sampler")
+            self.release("demonstrator", "judge", "executor")
             run_eval(self)

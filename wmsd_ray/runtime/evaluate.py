@@ -26,8 +26,8 @@ from .stage import Controller
 MODELS = {  # label -> (pool, prompt, adapter checkpoint)
     "Demonstrator (solution)": ("demonstrator", "solution", None),
     "Demonstrator (task)": ("demonstrator", "task", None),
-    "Executor distill-only (task)": ("sampler", "task", "ablation_end"),
-    "Executor distill+RL (task)": ("sampler", "task", "rl_end"),
+    "Executor distill-only (task)": ("executor", "task", "ablation_end"),
+    "Executor distill+RL (task)": ("executor", "task", "rl_end"),
 }
 
 
@@ -50,7 +50,7 @@ def _sample_all(d: Controller, tasks: list) -> dict[str, np.ndarray]:
             pool.submit(Call("sample_videos", (tasks[start:start + chunk], prompt, d.cfg.eval.seed + start, adapter,
                                                ckpt or ""), tag=(label, start)))
     parts: dict = {}
-    pools = [d.pools[name] for name in ("demonstrator", "sampler") if name in d.pools]
+    pools = [d.pools[name] for name in ("demonstrator", "executor") if name in d.pools]
     while any(p.in_flight for p in pools):
         for p in pools:
             for call, _, videos in p.done(timeout=0.2):
@@ -81,7 +81,7 @@ def run_eval(d: Controller) -> dict:
         results[label] = score_judged(_judge(d, videos[label], tasks), tasks)
         results[label].update({"prompt": prompt, "adapter": ckpt or "none"})
         print(f"eval {label}: Task {results[label]['task']:.3f} {results[label]['task_ci95']}", flush=True)
-    d.release("demonstrator", "sampler", "judge")
+    d.release("demonstrator", "executor", "judge")
     out = d.run_dir
     write_report(out, "wmsd-ray run report", results, videos, cfg.eval.gif_tasks, notes=[])
     d.metrics.video("samples", out / "samples.gif")
@@ -151,7 +151,7 @@ def curves(rows: list[dict], path: Path) -> None:
         axes[2].plot(_smooth([g["consistency"] for g in groups], 20), color="tab:green", label="Consistency")
     axes[0].set(title="learner loss (per phase)", xlabel="update", yscale="log")
     axes[1].set(title="mean group reward (RL samples)", xlabel="group")
-    axes[2].set(title="on-policy sample rates", xlabel="group", ylim=(0, 1))
+    axes[2].set(title="on-Executor sample rates", xlabel="group", ylim=(0, 1))
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)

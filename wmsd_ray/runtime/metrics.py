@@ -18,7 +18,7 @@ from ray.util import metrics as ray_metrics
 from ..config import Config, to_dict
 
 log = logging.getLogger(__name__)
-GAUGES = ("videos_per_s_demonstrator", "videos_per_s_sampler", "learner_queue_depth", "staleness_mean", "sync_s",
+GAUGES = ("videos_per_s_demonstrator", "videos_per_s_executor", "learner_queue_depth", "staleness_mean", "sync_s",
           "judge_accept_rate")
 
 

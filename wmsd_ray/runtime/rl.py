@@ -1,7 +1,7 @@
-"""The on-policy phase: Executor samplers -> judge (-> Demonstrator r_distill) -> advantages ->
-policy pool -> learner (distillation + RL) -> adapter versions back to the samplers.
+"""The on-policy phase: Executor actors -> judge (-> Demonstrator r_distill) -> advantages ->
+Executor pool -> learner (distillation + RL) -> adapter versions back to the Executor actors.
 
-``stream.mode=async`` keeps every sampler busy while the learner trains (bounded by
+``stream.mode=async`` keeps every Executor actor busy while the learner trains (bounded by
 ``max_in_flight`` per actor and by the staleness bound on what the learner may use);
 ``sync`` alternates strictly: sample with the current adapter, train on it, repeat.
 """
@@ -14,7 +14,7 @@ import ray
 from actors.pool import Call
 from wmsd_ray.algorithms import combine_rewards, credit_accepted_only, group_advantages, rows_with_signal
 
-from .buffers import policy_batch
+from .buffers import executor_batch
 from .stage import Controller
 
 
@@ -39,29 +39,30 @@ class RLStage:
         self.target = self.cfg.train.rl_updates
         self.keep = keeps_trajectory(self.cfg)
         self.rows = self.cfg.learner.batch_for(self.phase)
-        # Teacher rows fill part of each batch (not with Flow-GRPO, whose every row needs a
-        # stored trajectory); with policy_rows=weighted only rows that carry weight enter.
-        self.teacher_rows = 0 if self.keep and self.a.rl_losses.get("flow_grpo") else int(round(self.a.teacher_mix * self.rows))
-        self.policy_rows = self.rows - self.teacher_rows
-        self.weighted = self.a.policy_rows == "weighted" and self.teacher_rows > 0
-        self.policy = self.st.policy
+        # Demonstration rows fill part of each batch (not with Flow-GRPO, whose every row needs a
+        # stored trajectory); with executor_rows=weighted only rows that carry weight enter.
+        flow_grpo = self.keep and self.a.rl_losses.get("flow_grpo")
+        self.demonstration_rows = 0 if flow_grpo else int(round(self.a.demonstration_mix * self.rows))
+        self.executor_rows = self.rows - self.demonstration_rows
+        self.weighted = self.a.executor_rows == "weighted" and self.demonstration_rows > 0
+        self.executor_samples = self.st.executor_samples
         self.anchor_refs: dict[int, ray.ObjectRef] = {}  # update -> its batch with the anchor's targets
         self.videos, self.started = 0, time.time()
 
-    # -- rollouts: samplers -> judge (-> Demonstrator) -> policy pool --------------------
+    # -- rollouts: Executor actors -> judge (-> Demonstrator) -> Executor pool --------------------
     def submit_rollout(self) -> None:
         idx = self.d.rng.choice(len(self.d.tasks), size=self.cfg.train.rl_tasks, replace=False)
         s = self.cfg.sampling
         args = ([self.d.tasks[i] for i in idx], s.group_size, self.d.next_seed(), s.eta, self.keep)
-        self.samplers.submit(Call("sample_groups", args))
+        self.executors.submit(Call("sample_groups", args))
 
     def pump(self) -> None:
-        """Move finished work one stage on: samplers -> judge (-> Demonstrator) -> policy pool."""
-        for _, ref, _ in self.samplers.done():
+        """Move finished work one stage on: Executor actors -> judge (-> Demonstrator) -> Executor pool."""
+        for _, ref, _ in self.executors.done():
             self.judge.submit(Call("score_groups", (ref,)))
         chaos = self.cfg.stream.chaos_kill_after  # chaos testing: one rollout actor killed mid-call
-        if chaos and self.samplers.counters["completed"] >= chaos and not self.samplers.counters["injected_failures"]:
-            self.samplers.inject_failure()
+        if chaos and self.executors.counters["completed"] >= chaos and not self.executors.counters["injected_failures"]:
+            self.executors.inject_failure()
         for _, _, groups in self.judge.done():
             if self.demo is None:
                 self.finish(groups)
@@ -71,7 +72,7 @@ class RLStage:
         self.take_demonstrator_results()
 
     def take_demonstrator_results(self, timeout: float = 0.0) -> None:
-        """r_distill results go on to the policy pool; anchor targets wait for send() to take them."""
+        """r_distill results go on to the Executor pool; anchor targets wait for send() to take them."""
         source = self.demo or self.anchor_pool
         for call, ref, result in source.done(timeout) if source else []:
             if call.method == "anchor_targets":
@@ -80,7 +81,7 @@ class RLStage:
                 self.finish([result])
 
     def finish(self, groups) -> None:
-        """Judged groups -> rewards -> group-relative advantages -> the policy pool."""
+        """Judged groups -> rewards -> group-relative advantages -> the Executor pool."""
         a, st = self.a, self.st
         for g in groups:
             rewards = combine_rewards(g.r_task, g.r_distill if g.r_distill.size else 0 * g.r_task,
@@ -89,11 +90,11 @@ class RLStage:
             if a.credit_accepted_only:
                 adv = credit_accepted_only(adv, g.accepted)
             rows = rows_with_signal(adv, a.rl_losses, a.awm_negative_scale, a.grpo_kl) if self.weighted else None
-            if not self.policy.add(g, adv, rows):  # a retried call that had in fact finished: counted once
+            if not self.executor_samples.add(g, adv, rows):  # a retried call that had in fact finished: counted once
                 continue
             self.videos += g.size
-            st.counters["policy_videos"] += g.size
-            st.counters["policy_accepted"] += int(g.accepted.sum())
+            st.counters["executor_videos"] += g.size
+            st.counters["executor_accepted"] += int(g.accepted.sum())
             st.counters["judge_errors"] += g.judge_errors
             self.d.metrics.log({"event": "group", "phase": self.phase, "version": g.version,
                                 "lag": self.d.version - g.version, "task_rate": float(g.task_ok.mean()),
@@ -101,10 +102,10 @@ class RLStage:
                                 "r_task_mean": float(g.r_task.mean()),
                                 "r_distill_mean": float(g.r_distill.mean()) if g.r_distill.size else 0.0,
                                 "consistency": float(g.consistency.mean())})
-        self.d.metrics.gauge(videos_per_s_sampler=self.videos / (time.time() - self.started))
+        self.d.metrics.gauge(videos_per_s_executor=self.videos / (time.time() - self.started))
 
     def rollout_busy(self) -> bool:
-        return bool(self.samplers.in_flight or self.judge.in_flight or (self.demo is not None and self.demo.in_flight))
+        return bool(self.executors.in_flight or self.judge.in_flight or (self.demo is not None and self.demo.in_flight))
 
     # -- batches to the learner ---------------------------------------------------------
     def horizon(self) -> int:
@@ -114,18 +115,18 @@ class RLStage:
         return self.d.version + unpublished(self.st.sent[self.phase], self.d.updates_done.get(self.phase, -1))
 
     def can_send(self) -> bool:
-        return self.st.sent[self.phase] < self.target and self.policy.available(self.horizon()) >= self.policy_rows
+        return self.st.sent[self.phase] < self.target and self.executor_samples.available(self.horizon()) >= self.executor_rows
 
     def send(self) -> None:
         st, d = self.st, self.d
-        picks = self.policy.draw(d.rng, self.policy_rows, self.horizon())
-        for gid in self.policy.visited:
+        picks = self.executor_samples.draw(d.rng, self.executor_rows, self.horizon())
+        for gid in self.executor_samples.visited:
             if gid not in st.consumed_groups:
                 st.consumed_groups.append(gid)
-        teacher = st.teacher.draw(d.rng, self.rows - len(picks)) if self.teacher_rows else []
-        st.counters["rl_policy_rows"] += len(picks)
-        st.counters["rl_teacher_rows"] += len(teacher)
-        batch = policy_batch(st.sent[self.phase], picks, teacher, d.next_seed(), self.keep)
+        demos = st.demonstrations.draw(d.rng, self.rows - len(picks)) if self.demonstration_rows else []
+        st.counters["rl_executor_rows"] += len(picks)
+        st.counters["rl_demonstration_rows"] += len(demos)
+        batch = executor_batch(st.sent[self.phase], picks, demos, d.next_seed(), self.keep)
         if self.anchor_pool is None:
             ref = ray.put(batch)
         else:  # the Demonstrator adds the anchor's targets; the learner's queue keeps it busy meanwhile
@@ -138,12 +139,12 @@ class RLStage:
 
     def wait_a_little(self) -> None:
         self.d.metrics.gauge(learner_queue_depth=self.learner.depth())
-        waiting = list(self.samplers.in_flight) + list(self.judge.in_flight) + (list(self.demo.in_flight) if self.demo else [])
+        waiting = list(self.executors.in_flight) + list(self.judge.in_flight) + (list(self.demo.in_flight) if self.demo else [])
         self.d.wait_for_work(waiting, self.phase, self.bar)
 
     # -- the two schedules ------------------------------------------------------------
     def async_step(self) -> None:
-        while self.samplers.has_capacity():
+        while self.executors.has_capacity():
             self.submit_rollout()
         self.pump()
         while self.can_send() and self.learner.has_room():
@@ -151,9 +152,9 @@ class RLStage:
         self.wait_a_little()
 
     def sync_round(self) -> None:
-        """Every sampler samples with the current adapter; then the learner trains on exactly those
+        """Every Executor actor samples with the current adapter; then the learner trains on exactly those
         samples (each used ``reuse`` times) and the round waits for it."""
-        for _ in range(self.samplers.size):
+        for _ in range(self.executors.size):
             self.submit_rollout()
         while self.rollout_busy():
             self.pump()
@@ -167,7 +168,7 @@ class RLStage:
         d, st, phase = self.d, self.st, self.phase
         self.learner = d.open_learner(phase, d.store, self.a.rl_losses, "distill_end", self.target,
                                       self.cfg.learner.threads_for(phase))
-        self.samplers, self.judge = d.pool("sampler"), d.pool("judge")
+        self.executors, self.judge = d.pool("executor"), d.pool("judge")
         self.demo = d.pool("demonstrator") if self.a.lambda_distill else None
         self.anchor_pool = d.pool("demonstrator") if self.a.anchor_on_demonstrator else None
         self.bar = d.progress(phase, self.target)
@@ -177,24 +178,24 @@ class RLStage:
             while st.sent[phase] < self.target:
                 step()
             d.checkpoint(self.learner, "rl_end")
-            self.log_sampler_stats()
+            self.log_executor_stats()
         finally:
             self.learner.stop()
             self.bar.close()
         self.wrap_up()
 
-    def log_sampler_stats(self) -> None:
-        stats = self.samplers.broadcast("stats")
+    def log_executor_stats(self) -> None:
+        stats = self.executors.broadcast("stats")
         syncs = sum(x["syncs"] for x in stats)
-        self.d.metrics.log({"event": "sampler_stats", "phase": self.phase, "syncs": syncs,
+        self.d.metrics.log({"event": "executor_stats", "phase": self.phase, "syncs": syncs,
                             "sync_s_mean": float(sum(x["sync_s_mean"] * x["syncs"] for x in stats) / max(1, syncs))})
 
     def wrap_up(self) -> None:
         d, st = self.d, self.st
         d.drain_learner_metrics(self.phase)
-        d.metrics.log({"event": "pool_stats", "phase": self.phase, **self.policy.counters})
-        st.counters.update({f"pool_{k}": v for k, v in self.policy.counters.items()})
-        self.policy.counters.clear()
-        print(f"rl: {st.sent[self.phase]} updates, adapter v{d.version}; policy videos {st.counters['policy_videos']} "
-              f"(judge-accepted {st.counters['policy_accepted']}), stale groups dropped "
+        d.metrics.log({"event": "pool_stats", "phase": self.phase, **self.executor_samples.counters})
+        st.counters.update({f"pool_{k}": v for k, v in self.executor_samples.counters.items()})
+        self.executor_samples.counters.clear()
+        print(f"rl: {st.sent[self.phase]} updates, adapter v{d.version}; Executor videos {st.counters['executor_videos']} "
+              f"(judge-accepted {st.counters['executor_accepted']}), stale groups dropped "
               f"{st.counters['pool_stale_dropped_groups']}", flush=True)

@@ -1,6 +1,6 @@
 """What a phase (a *stage*) may ask of the driver: the typed interface between the two.
 
-Each phase of the main job (propose, teacher rollouts + distillation, RL, ablation, evaluation)
+Each phase of the main job (propose, Demonstrator rollouts + distillation, RL, ablation, evaluation)
 is a small object built on a ``Controller`` and run once; it reaches the driver only through
 this interface, never through its private members.
 """
@@ -30,7 +30,7 @@ class Controller(Protocol):
     rng: np.random.Generator
     tasks: list[TaskSpec]
     metrics: Metrics
-    store: object  # the WeightStoreActor the samplers read adapter versions from
+    store: object  # the WeightStoreActor the Executor actors read adapter versions from
     version: int  # the newest adapter version the learner has published
     updates_done: dict[str, int]  # phase -> last batch index the learner has reported done
     pools: dict[str, ActorPool]  # the pools open now, by role

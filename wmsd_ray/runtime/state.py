@@ -2,7 +2,7 @@
 
 A checkpoint folder holds the learner's part (adapter in diffusers LoRA format, optimizer
 or DeepSpeed state, version and step counts) and the driver's part (phase, updates sent,
-which teacher tasks are done, the sample buffers, RNG state, counters), written after the
+which Demonstrator tasks are done, the sample buffers, RNG state, counters), written after the
 learner has acknowledged that every batch sent before it is applied, so the two agree.
 ``COMPLETE`` is written last; a folder without it is ignored on resume.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .buffers import PolicyPool, TeacherBuffer
+from .buffers import DemonstrationBuffer, ExecutorPool
 
 PHASES = ("propose", "distill", "rl", "ablation", "eval", "done")
 
@@ -26,14 +26,14 @@ PHASES = ("propose", "distill", "rl", "ablation", "eval", "done")
 class DriverState:
     phase: str = "propose"
     sent: Counter = field(default_factory=Counter)  # phase -> train batches sent (= learner steps)
-    teacher_done: set = field(default_factory=set)  # train-task indices with judged teacher groups
-    teacher: TeacherBuffer = field(default_factory=TeacherBuffer)
-    policy: PolicyPool | None = None
+    demonstrated_tasks: set = field(default_factory=set)  # train-task indices with judged Demonstrator groups
+    demonstrations: DemonstrationBuffer = field(default_factory=DemonstrationBuffer)
+    executor_samples: ExecutorPool | None = None
     rng: dict = field(default_factory=dict)  # numpy bit-generator state
     calls: int = 0  # rollout calls submitted: seeds derive from it, so retries reuse theirs
     counters: Counter = field(default_factory=Counter)
     learner_dirs: dict = field(default_factory=dict)  # name -> learner checkpoint folder
-    consumed_groups: list = field(default_factory=list)  # policy group ids, in the order first used
+    consumed_groups: list = field(default_factory=list)  # Executor group ids, in the order first used
 
     def generator(self, seed: int) -> np.random.Generator:
         g = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
-"""Where the teacher's velocities are computed: in the learner (adapter off) or on the Demonstrator actor.
+"""Where the Demonstrator's velocities are computed: in the learner (adapter off) or on the Demonstrator actor.
 
-Why: the anchor and on-policy distillation need v_teacher(x_t | solution) at states the learner
+Why: the anchor and on-policy distillation need v_demonstrator(x_t | solution) at states the learner
 draws for each update; r_distill needs it at every step of each student trajectory. The
 Demonstrator actor can compute them beside the learner, at the price of a round trip through
 the object store; the learner can compute them itself by disabling its adapter, at the price of
@@ -15,10 +15,10 @@ a longer step. This script measures both on the embedded default (threads per pr
   the actor, against doing those forwards in the learner.
 
 With ``--end-to-end N`` it then runs the main job's RL phase for N updates (after a brief
-distillation; no ablation or evaluation) once per placement (``algorithm.anchor_teacher``) and
+distillation; no ablation or evaluation) once per placement (``algorithm.anchor_on``) and
 prints RL updates per second and the learner's mean step time for each.
 
-Usage: python benchmarks/teacher_velocities.py [--repeats 10] [--threads 1] [--end-to-end 60] [KEY=VALUE ...]
+Usage: python benchmarks/demonstrator_velocities.py [--repeats 10] [--threads 1] [--end-to-end 60] [KEY=VALUE ...]
 """
 from __future__ import annotations
 
@@ -64,13 +64,13 @@ def group_of(tasks, bb, states: torch.Tensor, sigmas: np.ndarray) -> RolloutGrou
     return RolloutGroup(group_id="bench", task_id=t.task_id, image=t.image, task=t.task, solution=t.solution,
                         family=t.family, held_out=t.held_out, source="executor", version=1, seed=0,
                         x0=states[-1].numpy(), videos=np.zeros((n, 1, 1, 1, 3), np.uint8), sigmas=sigmas, eta=0.0,
-                        latents=states.numpy(), student_v=torch.randn_like(states[1:]).numpy())
+                        latents=states.numpy(), executor_v=torch.randn_like(states[1:]).numpy())
 
 
 def rl_phase(placement: str, updates: int, out: Path, extra: list[str]) -> tuple[float, float]:
     """(RL updates per second, mean learner step in s) of one short main-job run."""
     subprocess.run([sys.executable, "-m", "wmsd_ray.run", f"run_name={placement}", f"output_dir={out}",
-                    f"algorithm.anchor_teacher={placement}", "data.train_scenes=12", "train.distill_updates=10",
+                    f"algorithm.anchor_on={placement}", "data.train_scenes=12", "train.distill_updates=10",
                     "train.min_buffer=16", f"train.rl_updates={updates}", "train.ablation=false", "train.eval=false",
                     "logging.wandb=disabled", "ray.dashboard=false", "train.checkpoint_every=1000", *extra],
                    check=True, stdout=subprocess.DEVNULL)
@@ -96,7 +96,7 @@ def main() -> None:
     engine = make_engine(bb, lora_parameters(bb), cfg.learner, torch.device("cpu"))
     gen = torch.Generator().manual_seed(cfg.seed)
     x0 = torch.randn(bb.state_shape(B), generator=gen).numpy()
-    batch = TrainBatch(0, "policy", np.stack([t.image for t in tasks]), [t.task for t in tasks],
+    batch = TrainBatch(0, "executor", np.stack([t.image for t in tasks]), [t.task for t in tasks],
                        [t.solution for t in tasks], x0, np.ones(B, np.float32), np.zeros(B, np.int64), np.zeros(0))
     rl = dict(cfg.algorithm.rl_losses)
     without = {k: v for k, v in rl.items() if k != "anchor"} or {"awm": 1.0}
@@ -115,11 +115,11 @@ def main() -> None:
     solution_cond = bb.condition(batch.images, batch.solutions)
 
     @torch.no_grad()
-    def teacher_forward():
+    def demonstrator_forward():
         with adapter_disabled(bb):
             bb.x0(states, sigma, solution_cond)
 
-    forward_s = median_s(teacher_forward, args.repeats)
+    forward_s = median_s(demonstrator_forward, args.repeats)
     sigmas = bb.sigmas().numpy()
 
     @torch.no_grad()
@@ -151,10 +151,10 @@ def main() -> None:
           f"({(step_with - step_without) / step_without:.0%} of a step)")
     print(f"teacher forward at {B} states in-process: {forward_s * 1000:.0f} ms; as a round trip to the "
           f"Demonstrator actor: {round_trip_s * 1000:.0f} ms ({(round_trip_s - forward_s) * 1000:.0f} ms of it "
-          f"not the forward; payload {mb(one_state.latents) + mb(one_state.student_v):.2f} MiB)")
+          f"not the forward; payload {mb(one_state.latents) + mb(one_state.executor_v):.2f} MiB)")
     print(f"r_distill of one group ({len(sigmas) - 1} teacher forwards of {G} samples): "
           f"{trajectory_s * 1000:.0f} ms of forwards, {r_distill_s * 1000:.0f} ms as a round trip to the actor "
-          f"(payload {mb(full.latents) + mb(full.student_v):.2f} MiB)")
+          f"(payload {mb(full.latents) + mb(full.executor_v):.2f} MiB)")
     if args.end_to_end:
         with tempfile.TemporaryDirectory() as tmp:
             for placement in ("learner", "demonstrator"):

@@ -5,7 +5,7 @@ import pytest
 import ray
 import torch
 
-from actors.models import SamplerWorker
+from actors.models import ExecutorWorker
 from actors.roles import config_payload
 from learners.weights import WeightStoreActor
 from tests.conftest import tiny_config
@@ -13,7 +13,7 @@ from wmsd_ray.models.lora import export_adapter
 from wmsd_ray.world.benchmark import load_benchmark
 
 
-class PublishesWhileSampling(SamplerWorker):
+class PublishesWhileSampling(ExecutorWorker):
     """After each weight check, a 'learner' publishes the next version (a perturbed adapter):
     the real store, the real load path; only the timing is arranged."""
 
@@ -45,7 +45,7 @@ def test_sampler_loads_a_newer_adapter_between_groups_of_one_call(local_ray, tas
     assert sampler.stats()["syncs"] == 2
     # The same call on a sampler that never updates: group 0 matches (same adapter, same noise);
     # group 1 differs, because the adapter it met did.
-    still = _sampler(SamplerWorker, None).sample_groups(tasks[:2], 2, seed=5, eta=0.7, keep=True)
+    still = _sampler(ExecutorWorker, None).sample_groups(tasks[:2], 2, seed=5, eta=0.7, keep=True)
     assert [g.version for g in still] == [0, 0]
     assert np.array_equal(still[0].x0, groups[0].x0) and not np.allclose(still[1].x0, groups[1].x0)
     g = groups[0]
@@ -54,7 +54,7 @@ def test_sampler_loads_a_newer_adapter_between_groups_of_one_call(local_ray, tas
 
 
 def test_a_repeated_call_repeats_its_groups(local_ray, tasks):
-    sampler = _sampler(SamplerWorker, None)
+    sampler = _sampler(ExecutorWorker, None)
     first = sampler.sample_groups(tasks[:2], 2, seed=9, eta=0.7, keep=False)
     second = sampler.sample_groups(tasks[:2], 2, seed=9, eta=0.7, keep=False)
     for a, b in zip(first, second):
@@ -65,17 +65,17 @@ def test_a_repeated_call_repeats_its_groups(local_ray, tasks):
 def test_evaluation_calls_carry_their_adapter_through_a_killed_sampler(local_ray, tasks):
     """Executor videos sampled with the adapter each call carries: killing a sampler during
     evaluation (Ray restarts it bare, or the pool replaces it) gives the very same videos."""
-    from actors.models import SamplerActor
+    from actors.models import ExecutorActor
     from actors.pool import ActorPool, Call
 
-    probe = _sampler(SamplerWorker, None)
+    probe = _sampler(ExecutorWorker, None)
     arrays = {k: v + 0.3 * np.random.default_rng(0).standard_normal(v.shape).astype(np.float32)
               for k, v in export_adapter(probe.backbone).items()}
     adapter = ray.put(arrays)
     all_tasks = load_benchmark(tiny_config().world)[:8]
 
     def evaluate(kill: bool) -> tuple:
-        pool = ActorPool("sampler", lambda: SamplerActor.options(max_restarts=1).remote(config_payload(tiny_config())),
+        pool = ActorPool("executor", lambda: ExecutorActor.options(max_restarts=1).remote(config_payload(tiny_config())),
                          2, 2, 3)
         pool.wait_ready()
         for start in range(0, 8, 2):
