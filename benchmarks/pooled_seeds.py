@@ -6,7 +6,7 @@ and the paired checks; pooled, it concatenates the runs' paired outcomes (two se
 for the RL gain at matched updates and the Executor's margin over the Demonstrator, with a
 normal 95% interval over the per-task differences. The pooled interval covers the benchmark's
 sampling noise and, across runs, part of the run-to-run variance.
-Usage: python benchmarks/pooled_seeds.py outputs/seed0 outputs/seed1 [--markdown]
+Usage: python benchmarks/pooled_seeds.py outputs/seed0 outputs/seed1
 """
 from __future__ import annotations
 
