@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from wmsd_ray.evaluation import paired_difference
 from wmsd_ray.media import write_gif, write_png
 from wmsd_ray.records import TaskSpec, read_parquet
 
@@ -160,6 +161,26 @@ def test_main_job_end_to_end_survives_a_killed_sampler(tmp_path):
     assert all(r["staleness_max"] <= 1 for r in rows if "step_s" in r and r["phase"] == "rl")
     assert "already holds a run" in one_error_line(run("wmsd_ray.run", "output_dir=outputs", "run_name=r1",
                                                        cwd=tmp_path))
+
+
+@pytest.mark.slow
+def test_main_job_runs_end_to_end_in_bfloat16_within_noise_of_float32(tmp_path):
+    """Weights and training in bf16 (the GPU setting), on the CPU: every phase runs, and the
+    Demonstrator's scores on the report's tasks match float32's within the benchmark's noise."""
+    proc = run("wmsd_ray.run", "output_dir=outputs", "run_name=bf16", "seed=5", "model.dtype=bfloat16",
+               "learner.dtype=bfloat16", *TINY_RUN, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores = json.loads((tmp_path / "outputs" / "bf16" / "scores.json").read_text())
+    assert scores["updates"] == {"distill": 6, "rl": 4, "ablation": 4}
+    assert all(m["n"] == 8 and m["judge_errors"] == 0 for m in scores["models"].values())
+    fp32 = run("wmsd_ray.eval", "--prompt", "solution", "--out", str(tmp_path / "fp32"), "eval.tasks=8",
+               cwd=tmp_path)
+    assert fp32.returncode == 0, fp32.stderr[-2000:]
+    ref = json.loads((tmp_path / "fp32" / "scores.json").read_text())
+    ref = next(iter(ref.values()))
+    bf16 = scores["models"]["Demonstrator (solution)"]
+    _, lo, hi = paired_difference(bf16["per_task"]["task"], ref["per_task"]["task"])
+    assert lo <= 0 <= hi and abs(bf16["task"] - ref["task"]) <= 0.25, (bf16["task"], ref["task"])
 
 
 def rows_of(run_dir):

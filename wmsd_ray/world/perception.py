@@ -6,8 +6,9 @@ names the object, and alpha >= 0.3 says one is there. The cell's pixels are then
 unmixed against that colour, alpha = <x - bg, col - bg> / |col - bg|^2, and the
 nearest (least squares) of the square and circle templates, each seen through several
 blurs, names the shape. Unmixing is linear, so blur only reshapes the alpha map the way
-the blurred templates expect, and Gaussian noise averages out. The background colour
-is re-estimated per frame (the median pixel), which absorbs exposure and colour casts.
+the blurred templates expect, and Gaussian noise averages out. The background colour is
+estimated per cell (``background``), which absorbs exposure and colour casts: a frame median
+was pulled away by the smears and blobs of generated frames (benchmarks/perception_background.py).
 Measured (600 frames per setting): no errors at blur 1.0 px with noise 0.1-0.2, one
 error at blur 1.3-1.6 with noise 0.15; none with +-15% exposure, colour casts of
 20-30/255, or a 1-2 px shift along one axis (each with blur 1.0 and noise 0.1).
@@ -45,6 +46,24 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
+def _windowed_median(pixels: np.ndarray, centre: np.ndarray, window: float, fallback: np.ndarray,
+                     least: int = 8) -> np.ndarray:
+    """Per-channel median of ``pixels`` (..., P, 3) within ``window`` (L-inf) of ``centre`` (..., 3);
+    ``fallback`` where fewer than ``least`` pixels qualify. NaN pixels never qualify."""
+    with np.errstate(invalid="ignore"):
+        near = np.abs(pixels - centre[..., None, :]).max(-1) <= window
+    out = np.array(fallback, np.float32, copy=True)
+    count = near.sum(-1)
+    enough = count >= least
+    if enough.any():  # sort with the others pushed to the end, then read the middle of the rest
+        vals = np.sort(np.where(near[..., None], pixels, np.inf)[enough], axis=1)  # (M, P, 3)
+        k = count[enough]
+        lo = np.take_along_axis(vals, ((k - 1) // 2)[:, None, None].repeat(3, -1), 1)[:, 0]
+        hi = np.take_along_axis(vals, (k // 2)[:, None, None].repeat(3, -1), 1)[:, 0]
+        out[enough] = (lo + hi) / 2
+    return out
+
+
 def _margin(best_err: float, other_err: float) -> float:
     """0 when the runner-up fits as well as the winner, 1 when it fits 3x worse or more."""
     return float(min(1.0, (other_err - best_err) / (other_err + best_err + 1e-9) * 2.0))
@@ -54,6 +73,7 @@ class Perception:
     """Detects the objects of a WorldTasks-mini frame. Stateless after construction."""
 
     PRESENCE_ALPHA = 0.3  # core must be at least this much of the object colour
+    BG_WINDOW = 0.3  # a pixel is taken for background within this L-inf distance of the estimate
     BLUR_LEVELS = (0.0, 0.4, 0.7, 1.0, 1.3, 1.6)
 
     def __init__(self, cfg: WorldConfig):
@@ -83,6 +103,26 @@ class Perception:
         n, g, c = x.shape[0], self.cfg.grid, self.cfg.cell
         return x.reshape(n, g, c, g, c, 3).transpose(0, 1, 3, 2, 4, 5)
 
+    def background(self, x: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) frames in [0, 1] -> (N, G, G, 3), the background colour around each cell.
+
+        First per frame: the median of the pixels within ``BG_WINDOW`` of the renderer's
+        background, then of those within it of that estimate (objects and smears far from the
+        background never count, however much of the frame they cover). Then per cell: the same
+        windowed median over the cell's 3x3-cell neighbourhood (clipped at the board's edge),
+        centred on the frame's estimate; a neighbourhood with fewer than a cell's worth of such
+        pixels keeps the frame's estimate."""
+        n, g, c = x.shape[0], self.cfg.grid, self.cfg.cell
+        frame = np.broadcast_to(self.bg, (n, 3)).astype(np.float32)
+        flat = x.reshape(n, -1, 3)
+        for _ in range(2):
+            frame = _windowed_median(flat, frame, self.BG_WINDOW, frame)
+        padded = np.pad(x, ((0, 0), (c, c), (c, c), (0, 0)), constant_values=np.nan)
+        hood = np.stack([np.stack([padded[:, i * c:(i + 3) * c, j * c:(j + 3) * c].reshape(n, -1, 3)
+                                   for j in range(g)], 1) for i in range(g)], 1)  # (N,G,G,9c^2,3)
+        centre = np.broadcast_to(frame[:, None, None, :], (n, g, g, 3))
+        return _windowed_median(hood, centre, self.BG_WINDOW, centre, least=c * c)
+
     def detect(self, frames: np.ndarray) -> list[list[Detection]]:
         """Detections per frame for (N, H, W, 3) or a single (H, W, 3) frame batch."""
         if frames.ndim == 3:
@@ -95,10 +135,8 @@ class Perception:
             x /= 255.0
         cells = self._cells(x)
         core_mean = (cells * self.core[..., None]).sum((3, 4)) / self.core.sum()  # (N,G,G,3)
-        # The background is most of every frame: its per-frame median absorbs exposure
-        # and colour-cast drift of generated frames; colours shift by the same offset.
-        bg = np.median(x.reshape(len(x), -1, 3), axis=1)
-        shift = (bg - self.bg)[:, None, None, :]  # (N,1,1,3)
+        # Colours shift by the same offset as the background (exposure, colour casts).
+        shift = self.background(x) - self.bg  # (N,G,G,3)
         # Colour: which background->colour line explains the core best (blur only slides
         # a pixel along that line, towards the background).
         v = core_mean - self.bg - shift
@@ -112,7 +150,7 @@ class Perception:
         n_i, r_i, c_i = np.nonzero(present)
         ki = k[n_i, r_i, c_i]
         # Shape: unmix every detected cell against its colour, fit all templates at once.
-        tiles = cells[n_i, r_i, c_i] - (self.bg + shift[n_i, 0, 0])[:, None, None, :]
+        tiles = cells[n_i, r_i, c_i] - (self.bg + shift[n_i, r_i, c_i])[:, None, None, :]
         alpha = (tiles * self.dirs[ki][:, None, None, :]).sum(-1) / self.dir_norm2[ki][:, None, None]
         err = ((self.templates[None] - alpha[:, None]) ** 2).sum((2, 3))  # (P, M)
         shape_err = np.stack([err[:, self.template_shape == i].min(1) for i in range(2)], 1)  # (P, 2)
