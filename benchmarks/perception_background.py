@@ -7,13 +7,15 @@ short task (its messy frames: smears, half-drawn objects) and with the detailed 
 - the share of frames whose background estimate is off by more than 0.05 (L-inf over RGB) from
   the renderer's background, for the frame median (perception before 2026-12-02) and for the
   per-cell estimate in use (a frame counts as off if any of its cells is);
-- how many Task / Agent / Consistency verdicts of the world judge change between the two.
+- how many Task / Agent / Consistency verdicts of the world judge change between the judge
+  before (frame median, any detection confidence) and now (border rings, ``judge.min_confidence``).
 Videos are cached in --cache, so a second run only re-judges.
 Usage: python benchmarks/perception_background.py [--tasks 200] [--cache outputs/perception-bg.npz]
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -77,9 +79,10 @@ def main() -> None:
     cfg = load_config(None, args.overrides)
     tasks = load_benchmark(cfg.world)[: args.tasks]
     sets = videos(cfg, tasks, args.cache)
-    before, after = WorldJudge(cfg.world, cfg.judge), WorldJudge(cfg.world, cfg.judge)
+    before = WorldJudge(cfg.world, replace(cfg.judge, min_confidence=0.0))  # the judge before 2026-12-02
     before.perception = FrameMedianPerception(cfg.world)
-    print("| videos | frames off > 0.05: frame median | per cell (now) | Task before -> now | Agent | Consistency "
+    after = WorldJudge(cfg.world, cfg.judge)
+    print("| videos | frames off > 0.05: frame median | border rings (now) | Task before -> now | Agent | Consistency "
           "| verdicts changed (Task / Agent / Consistency) |\n|---|---|---|---|---|---|---|")
     for label, vids in sets.items():
         off_before, off_now = share_off(before.perception, vids), share_off(after.perception, vids)

@@ -80,3 +80,27 @@ def test_batch_equals_single(judge, video, renderer):
     tasks = [TASK, "[red circle]: touch the left edge", "[red circle]: go to the top-right corner"]
     batch = judge.judge_batch([video, video, other], tasks)
     assert batch == [judge.judge(v, t) for v, t in zip([video, video, other], tasks)]
+
+
+def _fade_agent_at_the_end(video: np.ndarray, cell, amount: float) -> np.ndarray:
+    """The agent's last-frame cell blended towards the background: a smear perception can barely name."""
+    out = video.astype(np.float32).copy()
+    r, c = cell
+    tile = out[-1, r * 8:(r + 1) * 8, c * 8:(c + 1) * 8]
+    tile[:] = tile * (1 - amount) + np.array([0.08, 0.08, 0.10]) * 255 * amount
+    return out.round().astype(np.uint8)
+
+
+def test_a_barely_seen_agent_does_not_pass_task(judge, video, world):
+    from dataclasses import replace
+
+    from wmsd_ray.world.judge import WorldJudge
+
+    faint = _fade_agent_at_the_end(video, PATH[-1], 0.67)
+    conf = judge.perception.detect(faint[-1])[0]
+    agent = [d for d in conf if d.name == "red circle"]
+    assert agent and agent[0].cell == PATH[-1] and agent[0].confidence < judge.cfg.min_confidence
+    assert not judge.judge(faint, TASK).task  # seen at the goal, but too faintly to count
+    lenient = WorldJudge(world, replace(judge.cfg, min_confidence=0.0))
+    assert lenient.judge(faint, TASK).task
+    assert judge.judge(_fade_agent_at_the_end(video, PATH[-1], 0.1), TASK).task  # a little fading is fine

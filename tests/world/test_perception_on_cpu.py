@@ -63,3 +63,25 @@ def test_one_pixel_misregistration(world):
     frames = degrade(np.roll(np.stack([renderer.render(s) for s in scenes]), (1, 1), axis=(1, 2)), 0.1, 1.0, rng)
     for s, ds in zip(scenes, perception.detect(frames)):
         assert sorted((o.name, o.cell) for o in s.objects) == sorted((d.name, d.cell) for d in ds)
+
+
+def test_background_holds_when_grey_blobs_fill_the_frame(world):
+    """Generated short-task frames fill empty cells with grey blobs: the frame median drifts to
+    grey (objects then miscoloured), the cells' border rings stay background."""
+    from wmsd_ray.world.render import BACKGROUND
+
+    rng = np.random.default_rng(3)
+    renderer, perception = Renderer(world), Perception(world)
+    scene = random_scene(world, rng)
+    frame = renderer.render(scene).astype(np.float32) / 255
+    taken = {o.cell for o in scene.objects}
+    for r in range(world.grid):
+        for c in range(world.grid):
+            if (r, c) not in taken:  # a soft grey blob inside the cell, as the model draws them
+                frame[r * 8 + 1:r * 8 + 7, c * 8 + 1:c * 8 + 7] = (0.30, 0.33, 0.32)
+    bg = perception.background(frame[None])[0]
+    assert np.abs(bg - np.array(BACKGROUND)).max() < 0.02
+    median = np.median(frame.reshape(-1, 3), axis=0)
+    assert np.abs(median - np.array(BACKGROUND)).max() > 0.1  # what the frame median would have used
+    found = {(d.name, d.cell) for d in perception.detect((frame * 255).round().astype(np.uint8))[0]}
+    assert {(o.name, o.cell) for o in scene.objects} <= found

@@ -120,11 +120,15 @@ class JudgeConfig:
 
     backend: str = "world"
     p_min: float = 0.01
+    # World judge: the agent's detection in the last frame must be at least this sure for Task
+    # (a smear that perception can barely name an object must not pass).
+    min_confidence: float = 0.2
     vlm: VLMConfig = field(default_factory=VLMConfig)
 
     def validate(self) -> None:
         _check_backend("judge", self.backend, self.vlm)
         _require(0.0 < self.p_min < 0.5, f"judge.p_min must be in (0, 0.5), got {self.p_min}")
+        _require(0.0 <= self.min_confidence < 1.0, f"judge.min_confidence must be in [0, 1), got {self.min_confidence}")
 
 
 @dataclass

@@ -133,7 +133,8 @@ class WorldJudge:
 
     def _task(self, last: dict[str, list[Cell]], goal: Goal, conf: float) -> tuple[bool, float]:
         """(goal holds, p_yes): p_yes falls with the distance to the goal region and is
-        pulled towards 0.5 when the agent's detection in the last frame is uncertain."""
+        pulled towards 0.5 when the agent's detection in the last frame is uncertain; the goal holds
+        only if that detection reaches ``judge.min_confidence``."""
         p_min = self.cfg.p_min
         cells = last.get(goal.agent, [])
         if len(cells) != 1:
@@ -145,4 +146,4 @@ class WorldJudge:
         d = min(_manhattan(cells[0], g) for g in goal_cells)
         q = 0.97 if d == 0 else 0.35 * 0.4 ** (d - 1)
         p = min(1 - p_min, max(p_min, 0.5 + conf * (q - 0.5)))
-        return d == 0, p
+        return d == 0 and conf >= self.cfg.min_confidence, p
