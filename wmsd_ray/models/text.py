@@ -60,8 +60,10 @@ class PromptCache:
                 self._rows.popitem(last=False)
         for t in texts:
             self._rows.move_to_end(t)
-        keys = self._rows[texts[0]].keys()
-        return PromptEmbeds.from_tensors({k: torch.stack([self._rows[t][k] for t in texts]) for k in keys})
+        first = self._rows[texts[0]]
+        # Outside any autocast region: CPU autocast refuses half-precision rows (the learner's bf16 step).
+        with torch.autocast(next(iter(first.values())).device.type, enabled=False):
+            return PromptEmbeds.from_tensors({k: torch.stack([self._rows[t][k] for t in texts]) for k in first})
 
 
 def resolve_text_encoder_path(name: str) -> str:
