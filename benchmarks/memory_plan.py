@@ -79,7 +79,7 @@ def plan(cfg: Config, gpu_gb: float) -> dict:
     on_gpu = 0.0 if cfg.model.offload_encoders else encoders
     rollout = weights + on_gpu + vae + chunk * guided * 12 * tokens * hidden / GB
     gb = {"demonstrator": rollout,
-          "sampler (Executor)": rollout + lora * 4 / GB + group * (cfg.model.sample_steps + 1) * state}
+          "executor": rollout + lora * 4 / GB + group * (cfg.model.sample_steps + 1) * state}
     workers = max(1, cfg.learner.workers)
     frozen = weights / workers if cfg.learner.zero_stage == 3 else weights  # ZeRO-3 shards parameters too
     base = frozen + on_gpu + vae + lora * 4 / GB + lora * (4 + 8) / GB / workers  # + sharded grads, moments
@@ -104,9 +104,9 @@ def plan(cfg: Config, gpu_gb: float) -> dict:
 def check_preset(cfg: Config, p: dict) -> list[str]:
     """Where the preset's pools disagree with the plan (empty when they follow from it)."""
     problems = []
-    for role, pool in (("demonstrator", cfg.actors.demonstrator), ("sampler (Executor)", cfg.actors.executor)):
+    for role, pool in (("demonstrator", cfg.actors.demonstrator), ("executor", cfg.actors.executor)):
         if pool.num_gpus < p["gpus"][role]:
-            problems.append(f"actors.{pool_name(role)}.num_gpus={pool.num_gpus} < {p['gpus'][role]} needed")
+            problems.append(f"actors.{role}.num_gpus={pool.num_gpus} < {p['gpus'][role]} needed")
     for role, pool, vc in (("judge", cfg.actors.judge, cfg.judge.vlm), ("proposer", cfg.actors.proposer, cfg.proposer.vlm)):
         need = next((v for k, v in p["gpus"].items() if k.startswith(role)), None)
         if need and (pool.num_gpus < need or vc.tensor_parallel < need):
@@ -117,10 +117,6 @@ def check_preset(cfg: Config, p: dict) -> list[str]:
         problems.append(f"learner.workers={cfg.learner.workers} < {need} needed at batch {cfg.learner.batch_size} "
                         f"({p['learner_mode']})")
     return problems
-
-
-def pool_name(role: str) -> str:
-    return "executor" if role.startswith("executor") else role
 
 
 def main() -> None:
