@@ -112,10 +112,9 @@ class ActorPool:
     def _replace_if_dead(self, i: int) -> None:
         """A restarting actor is waited for (Ray fails calls sent to it meanwhile, so resubmitting at
         once would spend every retry in milliseconds); a dead one (its restarts spent) is replaced."""
-        state, waited = actor_state(self.actors[i]), 0.0
-        while state not in ("ALIVE", "DEAD") and waited < RESTART_WAIT_S:
+        state, deadline = actor_state(self.actors[i]), time.monotonic() + RESTART_WAIT_S
+        while state not in ("ALIVE", "DEAD") and time.monotonic() < deadline:
             time.sleep(0.1)
-            waited += 0.1
             state = actor_state(self.actors[i])
         if state != "ALIVE":
             ray.kill(self.actors[i], no_restart=True)  # release whatever the handle still holds

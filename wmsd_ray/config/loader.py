@@ -202,13 +202,10 @@ def _renamed(path: list[str]) -> list[str]:
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any], prefix: str) -> None:
-    renamed = {f"{prefix}{k}": RENAMED[f"{prefix}{k}"] for k in update if f"{prefix}{k}" in RENAMED}
-    for old, new in renamed.items():
-        if new in update:
-            raise ConfigError(f"config sets both '{old}' and its new name '{prefix}{new}'")
-        _renamed(old.split("."))  # the warning
-    for key, value in update.items():
-        key = RENAMED.get(f"{prefix}{key}", key)
+    for given, value in update.items():
+        key = _renamed(f"{prefix}{given}".split("."))[-1]
+        if key != given and key in update:
+            raise ConfigError(f"config sets both '{prefix}{given}' and its new name '{prefix}{key}'")
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             _merge(base[key], value, prefix=f"{prefix}{key}.")
         else:

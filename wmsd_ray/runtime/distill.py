@@ -11,9 +11,7 @@ from actors.pool import Call
 from learners.weights import WeightStoreActor
 
 from .buffers import demonstration_batch
-from .stage import Controller
-
-POLL_S = 0.2  # how long a final collect waits for in-flight rollouts at a time
+from .stage import POLL_S, Controller
 
 
 class DistillStage:
@@ -25,7 +23,7 @@ class DistillStage:
         self.phase, self.target, self.losses, self.start_from = phase, target, losses, start_from
         self.store = d.store if phase == "distill" else WeightStoreActor.remote()
         self.todo = deque(i for i in range(len(d.tasks)) if i not in self.st.demonstrated_tasks)
-        self.videos, self.started = 0, time.time()
+        self.videos = 0
 
     def run(self) -> None:
         d, cfg, st, phase = self.d, self.cfg, self.st, self.phase

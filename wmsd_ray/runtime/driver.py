@@ -36,10 +36,10 @@ from .evaluate import run_eval
 from .metrics import Metrics
 from .propose import ProposeStage
 from .rl import RLStage
+from .stage import POLL_S
 from .state import PHASES, DriverState, checkpoint_root, load_latest, prune, save_state
 
 log = logging.getLogger(__name__)
-POLL_S = 0.2  # longest idle wait of the controller loop
 DRAIN_S = 0.5  # learner metrics are collected at most this often
 
 

@@ -47,7 +47,7 @@ class RLStage:
         self.weighted = self.a.executor_rows == "weighted" and self.demonstration_rows > 0
         self.executor_samples = self.st.executor_samples
         self.anchor_refs: dict[int, ray.ObjectRef] = {}  # update -> its batch with the anchor's targets
-        self.videos, self.started = 0, time.time()
+        self.videos = 0
 
     # -- rollouts: Executor actors -> judge (-> Demonstrator) -> Executor pool --------------------
     def submit_rollout(self) -> None:

