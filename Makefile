@@ -14,14 +14,15 @@ setup: $(STAMP)
 #    On a GPU machine the same line installs PyPI's CUDA build of the same version.
 # 2. DeepSpeed without build isolation (an isolated build would fetch an unpinned torch),
 #    with its shared-memory op built now instead of on first use (~50 s).
-# 3. The project and everything else, under the same constraints.
+# 3. The project and everything else, under the same constraints (ltx2: PyAV, which the LTX-2
+#    preset's first-frame re-compression needs and its ray-job-submit test runs).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip wheel setuptools
 	$(PIP) install -c constraints.txt torch==2.13.0
 	$(PIP) install -c constraints.txt numpy packaging ninja hjson py-cpuinfo psutil pydantic einops msgpack tqdm
 	DS_BUILD_SHM_COMM=1 $(PIP) install -c constraints.txt --no-build-isolation deepspeed
-	$(PIP) install -c constraints.txt -e ".[dev]"
+	$(PIP) install -c constraints.txt -e ".[dev,ltx2]"
 	$(PY) -c "import torch; assert torch.__version__.split('+')[0] == '2.13.0', torch.__version__"
 	touch $(STAMP)
 

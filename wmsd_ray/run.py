@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         dump_yaml(cfg, run_dir / "config.yaml")
     monitor = MemoryMonitor()
     cluster = connect(cfg, args.address)
+    if not cluster["local"]:
+        monitor.watch_job()  # the workers Ray runs for a joined job are not the driver's children
     _stop_on_signals()  # after ray.init, which installs its own SIGTERM handler (a bare sys.exit)
     print(f"wmsd-ray: run folder {run_dir} (resolved config in config.yaml)")
     print(f"Ray: {cluster['address']} cluster, dashboard http://{cluster['dashboard']}" if cluster["dashboard"]
@@ -118,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
     finally:
         peak = monitor.stop()
-        summary = {"seconds": round(time.time() - started, 1), "peak_memory_gb": round(peak, 3),
-                   "peak_memory_pss_gb": round(monitor.peak_pss_gb, 3),
-                   "updates": dict(driver.state.sent), "phase": driver.state.phase}
+        summary = {"seconds": round(time.time() - started, 1), **monitor.summary(),
+                   "updates": dict(driver.state.sent), "phase": driver.state.phase,
+                   "counters": dict(driver.state.counters)}
         if stopped is not None:
             summary["interrupted"] = str(stopped)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
               f"python -m wmsd_ray.run --resume {run_dir}", file=sys.stderr)
         return 128 + stopped.signum
     print(f"done in {summary['seconds'] / 60:.1f} min, peak memory {peak:.2f} GB "
-          f"(RSS sum; PSS sum {monitor.peak_pss_gb:.2f} GB); report: {run_dir / 'report.md'}")
+          f"(RSS sum; PSS sum {monitor.peak_pss_gb:.2f} GB) of {summary['memory_scope']}; report: {run_dir / 'report.md'}")
     return 0
 
 

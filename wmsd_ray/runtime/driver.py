@@ -87,11 +87,11 @@ class Driver:
         self.state.calls += 1
         return self.cfg.seed * 1_000_003 + self.state.calls * 7919
 
-    def peak_memory_gb(self) -> float:
-        return self.memory.peak_gb if self.memory is not None else 0.0
-
-    def peak_pss_gb(self) -> float:
-        return self.memory.peak_pss_gb if self.memory is not None else 0.0
+    def memory_summary(self) -> dict:
+        """Peak RSS and PSS sums so far and what they cover (``MemoryMonitor.summary``)."""
+        if self.memory is None:
+            return {"peak_memory_gb": 0.0, "peak_memory_pss_gb": 0.0, "memory_scope": "not measured (no monitor)"}
+        return self.memory.summary()
 
     # -- checkpoints ------------------------------------------------------------------
     def checkpoint(self, learner: LearnerGroup | None, name: str) -> Path:
@@ -134,6 +134,7 @@ class Driver:
             self.state.phase = PHASES[PHASES.index(phase) + 1]
             if phase in ("propose", "eval"):
                 self.checkpoint(None, f"{phase}_end")
+        self.release(*list(self.pools))  # their counters (calls, failures, replacements) join the run's
         self.metrics.close()
 
     def _run_phase(self, phase: str) -> None:

@@ -89,8 +89,7 @@ def run_eval(d: Controller) -> dict:
     rows = read_metrics(out / "metrics.jsonl")
     curves(rows, out / "curves.png")
     scores = {"models": results, "bars": summary, "counters": dict(st.counters),
-              "updates": dict(st.sent), "peak_memory_gb": d.peak_memory_gb(),
-              "peak_memory_pss_gb": d.peak_pss_gb()}
+              "updates": dict(st.sent), **d.memory_summary()}
     (out / "scores.json").write_text(json.dumps(scores, indent=2, default=float))
     with open(out / "report.md", "a") as f:
         f.write(report_sections(results, summary, scores, rows))
@@ -189,7 +188,7 @@ def report_sections(results: dict, summary: dict, scores: dict, rows: list[dict]
     phases = {r["phase"]: r["seconds"] for r in rows if r.get("event") == "phase_done"}
     lines += ["", "## Run", "", f"- Learner updates: {scores['updates']}",
               f"- Phase wall-clock (s): {', '.join(f'{k} {v:.0f}' for k, v in phases.items())}",
-              f"- Peak memory (driver + Ray + all workers): **{scores['peak_memory_gb']:.2f} GB** RSS sum "
+              f"- Peak memory of {scores['memory_scope']}: **{scores['peak_memory_gb']:.2f} GB** RSS sum "
               f"(shared pages counted in every process that maps them); "
               f"{scores['peak_memory_pss_gb']:.2f} GB PSS sum (shared pages split among them)",
               f"- Counters: {json.dumps(scores['counters'], sort_keys=True)}",
