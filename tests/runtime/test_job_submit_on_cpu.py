@@ -80,7 +80,7 @@ def ray_head(tmp_path_factory):
         procs = _session_processes(head.pid)
         for p in procs:
             p.send_signal(signal.SIGTERM)
-        _, alive = psutil.wait_procs(procs, timeout=15)
+        _, alive = psutil.wait_procs(procs, timeout=5)
         for p in alive:
             p.kill()
         head.wait(timeout=30)
