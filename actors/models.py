@@ -17,6 +17,7 @@ import numpy as np
 import ray
 import torch
 
+from learners.collective import CollectiveClient, unflatten_into, weight_transport
 from wmsd_ray.algorithms import anchor_targets, distill_reward
 from wmsd_ray.config import Config, from_dict
 from wmsd_ray.cpu import limit_cpu
@@ -124,19 +125,31 @@ class ExecutorWorker(_ModelWorker):
         self.backbone.eval()
         self.version, self.adapter_tag = 0, ""
         self.store = weight_store
+        self.transport = weight_transport(self.cfg)
+        self.collective = None
+        if weight_store is not None and self.transport == "collective":
+            self.collective = CollectiveClient(weight_store, self.backbone, self.cfg.learner.weight_sync_timeout_s)
         self.sync_seconds: list[float] = []
 
     def sync(self) -> int:
         """Load the newest published adapter, if newer than ours. Returns our version."""
         if self.store is None:
             return self.version
-        latest = ray.get(self.store.latest.remote(self.version))
-        if latest is not None:
-            started = time.perf_counter()
+        started = time.perf_counter()
+        if self.collective is not None:
+            got = self.collective.pull(self.version)
+            if got is None:
+                return self.version
+            version, flat = got
+            unflatten_into(self.backbone, flat)
+        else:
+            latest = ray.get(self.store.latest.remote(self.version))
+            if latest is None:
+                return self.version
             version, (ref,) = latest
             apply_adapter(self.backbone, ray.get(ref))
-            self.version = version
-            self.sync_seconds.append(time.perf_counter() - started)
+        self.version = version
+        self.sync_seconds.append(time.perf_counter() - started)
         return self.version
 
     def sample_groups(self, tasks: list[TaskSpec], group: int, seed: int, eta: float,
@@ -162,7 +175,8 @@ class ExecutorWorker(_ModelWorker):
 
     def stats(self) -> dict:
         s = self.sync_seconds
-        return {"version": self.version, "syncs": len(s), "sync_s_mean": float(np.mean(s)) if s else 0.0}
+        return {"version": self.version, "syncs": len(s), "sync_s_mean": float(np.mean(s)) if s else 0.0,
+                "transport": self.transport, "joins": self.collective.joins if self.collective else 0}
 
 
 

@@ -12,6 +12,8 @@ load) as a fraction of the learner's step time. How close to the limit: from the
 per-update timings (t_learn, its learner step; t_sample, the rest of its time per update:
 sampling, judging, queueing), perfect overlap would give (t_sample + t_learn) /
 max(t_sample, t_learn); the async run's share of that ideal ratio is printed too.
+With ``learner.weight_sync=collective`` the adapter goes over a process group (gloo here, NCCL
+on GPUs) and the sender's own send time is printed too.
 Usage: python benchmarks/async_vs_sync.py [--updates 60] [--no-pin] [KEY=VALUE ...]
 """
 from __future__ import annotations
@@ -49,12 +51,14 @@ def run(mode: str, updates: int, out: Path, extra: list[str], home_core: int | N
     steps = [r for r in rows if r.get("phase") == "rl" and "step_s" in r]
     sampler = next((r for r in rows if r.get("event") == "executor_stats"), {"sync_s_mean": 0.0})
     pool = next((r for r in rows if r.get("event") == "pool_stats"), {})
+    stopped = next((r for r in rows if r.get("event") == "stopped" and r.get("phase") == "rl"), {})
     step_s = float(np.mean([r["step_s"] for r in steps]))
     publish_s = float(np.mean([r.get("publish_s", 0.0) for r in steps]))
     lag = [r["staleness_mean"] for r in steps]
     return {"updates_per_s": updates / rl_seconds, "rl_seconds": rl_seconds, "step_s": step_s,
             "publish_s": publish_s, "executor_load_s": sampler["sync_s_mean"], "staleness": float(np.mean(lag)),
-            "groups": pool.get("groups_in", 0), "stale": pool.get("stale_dropped_groups", 0)}
+            "groups": pool.get("groups_in", 0), "stale": pool.get("stale_dropped_groups", 0),
+            "transport": stopped.get("transport", "object_store"), "send_s": stopped.get("collective_send_s", 0.0)}
 
 
 def main() -> None:
@@ -84,8 +88,10 @@ def main() -> None:
           f"-> {ideal:.2f}x; the async run reaches {100 * ratio / ideal:.0f}% of it (target >= 85%)")
     r = res["async"]
     sync_s = r["publish_s"] + r["executor_load_s"]
-    print(f"weight sync: publish {r['publish_s'] * 1000:.1f} ms + sampler load {r['executor_load_s'] * 1000:.1f} ms "
-          f"= {100 * sync_s / r['step_s']:.1f}% of a learner step (target <= 5%)")
+    print(f"weight sync ({r['transport']}): publish {r['publish_s'] * 1000:.1f} ms + sampler load "
+          f"{r['executor_load_s'] * 1000:.1f} ms = {100 * sync_s / r['step_s']:.1f}% of a learner step (target <= 5%)"
+          + (f"; each send {r['send_s'] * 1000:.1f} ms in the sender's thread, beside training"
+             if r["transport"] == "collective" else ""))
 
 
 if __name__ == "__main__":

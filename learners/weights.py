@@ -4,7 +4,9 @@ Rank 0 of the learner sends the adapter (numpy, adapter only when LoRA) with its
 the store puts it into the object store itself, so the store owns it and it outlives the
 learner workers of a phase. Executor actors ask for anything newer than what they hold, between
 groups, and read it zero-copy. The store also carries the
-learner's per-update metrics and checkpoint acknowledgements back to the driver.
+learner's per-update metrics and checkpoint acknowledgements back to the driver. With
+``learner.weight_sync=collective`` the arrays travel over a process group instead
+(``learners/collective.py``): the store then only announces versions and introduces the two ends.
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ class WeightStore:
         self.ref = None  # [ObjectRef]: wrapped so Ray never resolves it on the way in
         self.metrics: list[dict] = []
         self.acks: set[str] = set()  # checkpoints written and not yet asked about
+        self.announced = 0  # the newest version published, with or without its arrays
+        self.sender_info: dict | None = None  # the collective sender's address, while it runs
+        self.joins: list[str] = []  # Executor actors waiting for the sender to connect them
 
     def ready(self) -> bool:
         return True
@@ -24,6 +29,7 @@ class WeightStore:
     def publish(self, version: int, arrays: dict | None, metrics: dict | None = None) -> None:
         if arrays is not None and (self.ref is None or version > self.version):
             self.version, self.ref = version, [ray.put(arrays)]
+        self.announced = max(self.announced, version)
         if metrics:
             self.metrics.append(metrics)
 
@@ -32,6 +38,26 @@ class WeightStore:
         if self.ref is None or self.version <= have:
             return None
         return self.version, self.ref
+
+    def newest_version(self) -> int:
+        return self.announced
+
+    def set_sender(self, info: dict) -> None:
+        self.sender_info, self.joins = info, []
+
+    def clear_sender(self, sender_id: str) -> None:
+        if self.sender_info is not None and self.sender_info["id"] == sender_id:
+            self.sender_info, self.joins = None, []
+
+    def sender(self) -> dict | None:
+        return self.sender_info
+
+    def join(self, actor_id: str) -> None:
+        self.joins.append(actor_id)
+
+    def take_joins(self) -> list[str]:
+        out, self.joins = self.joins, []
+        return out
 
     def report(self, metrics: dict) -> None:
         self.metrics.append(metrics)

@@ -23,6 +23,7 @@ from wmsd_ray.cpu import limit_cpu
 from wmsd_ray.models.loading import build_backbone
 from wmsd_ray.models.lora import add_lora, export_adapter, load_lora, lora_parameters, save_lora
 
+from .collective import AdapterSender, weight_transport
 from .engines import make_engine
 from .schedule import LRSchedule
 
@@ -87,10 +88,15 @@ class Learner:
                         "staleness_mean": float(np.mean(lag)), "staleness_max": float(np.max(lag))})
         return metrics
 
-    def publish(self, store, metrics: dict) -> None:
-        """Rank 0: the adapter (numpy, object store) + its version + this update's metrics."""
+    def publish(self, store, metrics: dict, sender: AdapterSender | None = None) -> None:
+        """Rank 0: the adapter + its version + this update's metrics. The adapter goes as numpy
+        through the object store, or to the collective sender (which sends it in its own thread)."""
         started = time.perf_counter()
-        arrays = export_adapter(self.backbone)
+        if sender is None:
+            arrays = export_adapter(self.backbone)
+        else:
+            arrays = None
+            sender.offer(self.version, self.backbone)
         metrics["publish_s"] = time.perf_counter() - started
         store.publish.remote(self.version, arrays, metrics)
 
@@ -125,8 +131,24 @@ def train_loop(config: dict) -> None:
     schedule = LRSchedule(**config["schedule"]) if config.get("schedule") else None
     learner = Learner(cfg, config["losses"], rank, config.get("resume", ""), schedule, config.get("threads", 0))
     queue, store = config["queues"][rank], config["store"]
+    sender = None
+    if rank == 0 and weight_transport(cfg) == "collective":
+        sender = AdapterSender(learner.backbone, store, cfg.learner.weight_sync_timeout_s)
     if rank == 0:
-        learner.publish(store, {"event": "start", "version": learner.version})
+        learner.publish(store, {"event": "start", "version": learner.version}, sender)
+    try:
+        _serve(learner, queue, store, sender)
+    finally:
+        sync = sender.close() if sender is not None else {"transport": "object_store"}
+    _barrier()
+    if rank == 0:
+        ray.get(store.report.remote({"event": "stopped", "version": learner.version, "steps": learner.steps,
+                                     "skipped": learner.skipped, "pid": os.getpid(), **sync}))
+
+
+def _serve(learner: Learner, queue, store, sender: AdapterSender | None) -> None:
+    """Apply the queue's items in order until told to stop."""
+    rank = learner.rank
     while True:
         item = queue.get(block=True)
         if "stop" in item:
@@ -143,8 +165,4 @@ def train_loop(config: dict) -> None:
         batch = ray.get(item["batch"][0])
         metrics = learner.update(batch)
         if rank == 0:
-            learner.publish(store, metrics)
-    _barrier()
-    if rank == 0:
-        ray.get(store.report.remote({"event": "stopped", "version": learner.version, "steps": learner.steps,
-                                     "skipped": learner.skipped, "pid": os.getpid()}))
+            learner.publish(store, metrics, sender)

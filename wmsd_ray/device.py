@@ -56,3 +56,8 @@ def from_numpy(array, device: torch.device, dtype: torch.dtype = torch.float32) 
 def to_numpy(tensor: torch.Tensor, dtype: torch.dtype = torch.float32) -> np.ndarray:
     """A tensor back into a record: numpy on the host (float32 unless asked otherwise)."""
     return tensor.detach().to(device=CPU, dtype=dtype).numpy()
+
+
+def collective_backend(device: torch.device) -> str:
+    """The torch.distributed backend for tensors on ``device``: NCCL between GPUs, gloo otherwise."""
+    return "nccl" if device.type == "cuda" else "gloo"

@@ -117,7 +117,9 @@ def cluster_overrides(preset: str, hub: Path, job_inputs: dict, out: Path) -> li
     """What a CPU machine changes in a paper preset, and nothing else: counts (pools, GPUs,
     batch, updates, steps, samples), sizes (32 px, 9 frames, short prompts), paths (hub, output,
     scenes), a tiny transformers VLM judge in place of the 72B vLLM one, the world proposer for
-    the world's scenes (a random VLM writes no parseable task), and no wandb (no network)."""
+    the world's scenes (a random VLM writes no parseable task), and no wandb (no network). The
+    adapter goes over the collective channel, as ``learner.weight_sync=auto`` sends it where the
+    learner holds GPUs (gloo here, NCCL there)."""
     from wmsd_ray.models.tiny_hub import TINY_OVERRIDES
 
     counts = [f"actors.{pool}.{key}={value}" for pool in ("proposer", "demonstrator", "executor", "judge")
@@ -133,7 +135,18 @@ def cluster_overrides(preset: str, hub: Path, job_inputs: dict, out: Path) -> li
     sizes = ["world.resolution=32", "world.frames=9", text_tokens]
     paths = [f"model.hub={hub}", f"output_dir={out}", f"data.scenes_dir={job_inputs['scenes']}",
              f"judge.vlm.model={job_inputs['judge']}"]
-    return [*counts, *sizes, *paths, "judge.backend=transformers", "proposer.backend=world", "logging.wandb=disabled"]
+    return [*counts, *sizes, *paths, "judge.backend=transformers", "proposer.backend=world", "logging.wandb=disabled",
+            "learner.weight_sync=collective"]
+
+
+def assert_adapters_went_over_the_collective(run_dir: Path) -> None:
+    """The RL learner sent each version over its pair with the Executor, and the Executor loaded them."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    stopped = [r for r in rows if r.get("event") == "stopped" and r.get("phase") == "rl"]
+    executor = [r for r in rows if r.get("event") == "executor_stats" and r.get("phase") == "rl"]
+    assert stopped and all(r["transport"] == "collective" and r["backend"] == "gloo" for r in stopped), stopped
+    assert sum(r["collective_sends"] for r in stopped) >= 1, stopped
+    assert executor and executor[-1]["transport"] == ["collective"] and executor[-1]["syncs"] >= 1, executor
 
 
 def _kill_mid_call(method: str, stop: threading.Event, killed: list) -> None:
@@ -183,6 +196,7 @@ def test_readme_command_runs_the_ltx2_preset_on_a_token_auth_cluster(ray_head, j
     processes = int(re.search(r"\((\d+) processes\)", scope).group(1))
     assert processes >= 6, scope  # driver + proposer, Demonstrator, Executor, judge actors + a learner worker
     assert summary["peak_memory_gb"] > 1.0, summary  # six processes that each imported torch
+    assert_adapters_went_over_the_collective(tmp_path / "ltx2")
 
 
 @pytest.mark.parametrize("preset, kill, pool", [("hunyuan15_paper.yaml", "JudgeWorker.score_groups", "judge"),
@@ -202,3 +216,4 @@ def test_paper_preset_runs_through_job_submit_and_survives_a_killed_actor(ray_he
     assert summary["counters"][f"{pool}_retried"] >= 1, summary["counters"]
     final = json.loads((tmp_path / run / "checkpoints" / "rl_end" / "learner" / "learner_state.json").read_text())
     assert final["version"] == final["steps"] == DISTILL_UPDATES + RL_UPDATES, final  # no batch applied twice
+    assert_adapters_went_over_the_collective(tmp_path / run)

@@ -76,6 +76,11 @@ class LearnerConfig:
     # 0.245 in the same time (docs/EXPERIMENTS.md). The ablation always uses RL's batch.
     phase_batch: dict[str, int] = field(default_factory=lambda: {"distill": 8})
     backend: str = ""  # torch.distributed backend; "" = gloo on CPU, nccl on GPU
+    # How adapter versions reach the Executor actors: object_store (numpy through Ray), collective
+    # (a process group per actor: NCCL on GPU, gloo on CPU; learners/collective.py), or auto:
+    # collective when the learner holds GPUs.
+    weight_sync: str = "auto"
+    weight_sync_timeout_s: float = 60.0  # how long an actor waits for a version it was told of
     resources: dict[str, float] = field(default_factory=dict)  # custom node resources per worker
 
     def threads_for(self, phase: str) -> int:
@@ -88,6 +93,9 @@ class LearnerConfig:
 
     def validate(self) -> None:
         _require(self.engine in ("ddp", "deepspeed"), f"learner.engine must be 'ddp' or 'deepspeed', got {self.engine!r}")
+        _require(self.weight_sync in ("auto", "object_store", "collective"),
+                 f"learner.weight_sync must be auto, object_store or collective, got {self.weight_sync!r}")
+        _require(self.weight_sync_timeout_s > 0, "learner.weight_sync_timeout_s must be positive")
         _require(self.workers >= 1, f"learner.workers must be >= 1, got {self.workers}")
         _require(0 <= self.zero_stage <= 3, f"learner.zero_stage must be in 0..3, got {self.zero_stage}")
         _require(self.dtype in ("float32", "bfloat16"), f"learner.dtype must be float32 or bfloat16, got {self.dtype!r}")

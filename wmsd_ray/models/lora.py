@@ -95,19 +95,19 @@ def load_lora(backbone: Backbone, directory: str | os.PathLike) -> None:
         module.set_adapter(ADAPTER)
 
 
-def _lora_named(backbone: Backbone) -> dict[str, torch.nn.Parameter]:
+def lora_named(backbone: Backbone) -> dict[str, torch.nn.Parameter]:
     return {_param_name(expert, n): p for expert, module in backbone.experts.items()
             for n, p in module.named_parameters() if "lora_" in n}
 
 
 def export_adapter(backbone: Backbone) -> dict[str, np.ndarray]:
     """Adapter-only weights as numpy (what the learner broadcasts to samplers)."""
-    return {n: to_numpy(p).copy() for n, p in _lora_named(backbone).items()}
+    return {n: to_numpy(p).copy() for n, p in lora_named(backbone).items()}
 
 
 @torch.no_grad()
 def apply_adapter(backbone: Backbone, arrays: dict[str, np.ndarray]) -> None:
-    params = _lora_named(backbone)
+    params = lora_named(backbone)
     missing = sorted(set(params) - set(arrays))
     extra = sorted(set(arrays) - set(params))
     if missing or extra:

@@ -188,7 +188,8 @@ class RLStage:
         stats = self.executors.broadcast("stats")
         syncs = sum(x["syncs"] for x in stats)
         self.d.metrics.log({"event": "executor_stats", "phase": self.phase, "syncs": syncs,
-                            "sync_s_mean": float(sum(x["sync_s_mean"] * x["syncs"] for x in stats) / max(1, syncs))})
+                            "sync_s_mean": float(sum(x["sync_s_mean"] * x["syncs"] for x in stats) / max(1, syncs)),
+                            "transport": sorted({x["transport"] for x in stats}), "joins": sum(x["joins"] for x in stats)})
 
     def wrap_up(self) -> None:
         d, st = self.d, self.st
