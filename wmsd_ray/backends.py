@@ -28,11 +28,12 @@ def make_vlm(backend: str, vc: VLMConfig):
 
         from .vlm.vllm_backend import VLLMVLM, vllm_actor
 
-        if ray.is_initialized():  # inside the Ray runtime: the engine gets its own GPU actor
-            return vllm_actor(vc.model, float(vc.tensor_parallel), gpu_memory_utilization=vc.gpu_memory_utilization,
-                              top_logprobs=vc.top_logprobs, tensor_parallel=vc.tensor_parallel)
-        return VLLMVLM(vc.model, vc.gpu_memory_utilization, top_logprobs=vc.top_logprobs,
-                       tensor_parallel=vc.tensor_parallel)
+        engine = dict(gpu_memory_utilization=vc.gpu_memory_utilization, top_logprobs=vc.top_logprobs,
+                      tensor_parallel=vc.tensor_parallel, dtype=vc.vllm_dtype)
+        if ray.is_initialized():  # inside the Ray runtime: the engine gets its own actor (GPUs on a cluster)
+            gpus = float(vc.tensor_parallel) if vc.engine_gpus < 0 else vc.engine_gpus
+            return vllm_actor(vc.model, gpus, vc.python, **engine)
+        return VLLMVLM(vc.model, **engine)
     raise ValueError(f"unknown VLM backend {backend!r}")
 
 

@@ -86,6 +86,9 @@ class VLMConfig:
     concurrency: int = 4
     gpu_memory_utilization: float = 0.5
     tensor_parallel: int = 1  # GPUs one vLLM engine spans (a 72B VLM needs several of 80 GB)
+    engine_gpus: float = -1.0  # GPUs the vLLM engine actor holds; -1 = tensor_parallel, 0 on a CPU machine
+    vllm_dtype: str = "auto"  # the engine's dtype (auto: the checkpoint's; float32 for parity checks on CPU)
+    python: str = ""  # the interpreter with vLLM for the engine actor ("" = this one; .venv-vllm/bin/python)
 
     def validate(self) -> None:
         _require(self.max_attempts >= 1, "vlm.max_attempts must be >= 1")

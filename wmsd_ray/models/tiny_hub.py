@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..vlm.tiny import CHAT_TEMPLATE, _byte_symbols
+from ..vlm.tiny import CHAT_TEMPLATE, byte_symbols
 
 VARIANTS = ("wan2.1-i2v", "wan2.2-i2v-a14b", "wan2.2-ti2v-5b", "ltx2-i2v", "ltx2-i2v-distilled", "hunyuan1.5-i2v",
             "hunyuan1.5-i2v-distilled")
@@ -191,7 +191,7 @@ def _qwen_tokenizer(system_message: str):
     tokens the pipeline crops, and the user's prompt is what the text encoder keeps."""
     from transformers import Qwen2Tokenizer
 
-    vocab = {s: i for i, s in enumerate(_byte_symbols())}
+    vocab = {s: i for i, s in enumerate(byte_symbols())}
     for tok in ("<|endoftext|>", "<|im_start|>", "<|im_end|>"):
         vocab[tok] = len(vocab)
     special = dict(unk_token=None, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",

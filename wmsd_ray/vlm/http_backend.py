@@ -78,7 +78,8 @@ class OpenAIVLM:
                         payload = json.loads(resp.read().decode("utf-8", errors="replace"))
                 return payload
             except urllib.error.HTTPError as e:
-                last = f"HTTP {e.code}"
+                detail = e.read().decode("utf-8", errors="replace")[:300] if e.fp is not None else ""
+                last = f"HTTP {e.code}" + (f" ({detail})" if detail else "")
                 if e.code < 500 and e.code != 429:
                     break  # a client error will not heal by retrying
             except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:

