@@ -176,6 +176,7 @@ class ExecutorWorker(_ModelWorker):
     def stats(self) -> dict:
         s = self.sync_seconds
         return {"version": self.version, "syncs": len(s), "sync_s_mean": float(np.mean(s)) if s else 0.0,
+                "sync_s_first": s[0] if s else 0.0, "sync_s_median": float(np.median(s)) if s else 0.0,
                 "transport": self.transport, "joins": self.collective.joins if self.collective else 0}
 
 

@@ -19,7 +19,7 @@ class WeightStore:
         self.ref = None  # [ObjectRef]: wrapped so Ray never resolves it on the way in
         self.metrics: list[dict] = []
         self.acks: set[str] = set()  # checkpoints written and not yet asked about
-        self.announced = 0  # the newest version published, with or without its arrays
+        self.announced = 0  # the newest version an Executor can have now (stored, or sent by the sender)
         self.sender_info: dict | None = None  # the collective sender's address, while it runs
         self.joins: list[str] = []  # Executor actors waiting for the sender to connect them
 
@@ -29,7 +29,7 @@ class WeightStore:
     def publish(self, version: int, arrays: dict | None, metrics: dict | None = None) -> None:
         if arrays is not None and (self.ref is None or version > self.version):
             self.version, self.ref = version, [ray.put(arrays)]
-        self.announced = max(self.announced, version)
+            self.announced = max(self.announced, version)
         if metrics:
             self.metrics.append(metrics)
 
@@ -41,6 +41,10 @@ class WeightStore:
 
     def newest_version(self) -> int:
         return self.announced
+
+    def announce(self, version: int) -> None:
+        """The collective sender: ``version`` has been sent to every connected actor."""
+        self.announced = max(self.announced, version)
 
     def set_sender(self, info: dict) -> None:
         self.sender_info, self.joins = info, []

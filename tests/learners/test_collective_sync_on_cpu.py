@@ -33,7 +33,8 @@ def _next_version(sender: AdapterSender, store, backbone, version: int) -> None:
     for p in lora_parameters(backbone):
         p.add_(0.01 * torch.randn_like(p))
     sender.offer(version, backbone)
-    ray.get(store.publish.remote(version, None, {"version": version}))
+    ray.get(store.publish.remote(version, None, {"version": version}))  # metrics only: no arrays
+    assert _wait(lambda: ray.get(store.newest_version.remote()) == version), "the sender did not announce it"
 
 
 def _wait(condition, timeout_s: float = 15.0) -> bool:
@@ -72,7 +73,7 @@ def test_actors_get_every_version_over_their_own_pair_and_a_dead_one_breaks_only
     figures = sender.close()
     assert figures["collective_sends"] == 2 + 4 + 1 and figures["collective_dropped"] == 1, figures  # a: 1-2, b: 1-4, c: 4
     assert ray.get(store.sender.remote()) is None
-    ray.get(store.publish.remote(5, None, {"version": 5}))  # announced, but no sender is left to send it
+    ray.get(store.announce.remote(5))  # announced, but no sender is left to send it
     with pytest.raises(ray.exceptions.RayTaskError, match="v5 was announced but not received"):
         ray.get(b.sync.remote())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import ray
 
 from actors.pool import Call
@@ -189,6 +190,8 @@ class RLStage:
         syncs = sum(x["syncs"] for x in stats)
         self.d.metrics.log({"event": "executor_stats", "phase": self.phase, "syncs": syncs,
                             "sync_s_mean": float(sum(x["sync_s_mean"] * x["syncs"] for x in stats) / max(1, syncs)),
+                            "sync_s_median": float(np.median([x["sync_s_median"] for x in stats])),
+                            "sync_s_first": max(x["sync_s_first"] for x in stats),
                             "transport": sorted({x["transport"] for x in stats}), "joins": sum(x["joins"] for x in stats)})
 
     def wrap_up(self) -> None:
