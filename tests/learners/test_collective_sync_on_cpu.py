@@ -1,6 +1,7 @@
 """Adapter sync over per-actor process groups (gloo here, NCCL on GPUs): every Executor actor
 gets each version bit-exactly, a killed actor breaks only its own pair, a new actor is sent the
-newest version first, and a version that cannot arrive fails the call with a clear error."""
+newest version first, and a version that cannot arrive (or another adapter layout) fails the
+call with a clear error."""
 import os
 import time
 
@@ -69,6 +70,9 @@ def test_actors_get_every_version_over_their_own_pair_and_a_dead_one_breaks_only
     assert torch.equal(_adapter(c), flatten(learner.backbone)) and torch.equal(_adapter(b), flatten(learner.backbone))
     stats = ray.get(c.stats.remote())
     assert stats["transport"] == "collective" and stats["joins"] == 1 and stats["syncs"] == 1
+    other = _actor(store, "model.lora.rank=2")  # an Executor built with another LoRA is refused, clearly
+    with pytest.raises(ray.exceptions.RayTaskError, match="adapter layout .* differs from the learner's"):
+        ray.get(other.sync.remote())
 
     figures = sender.close()
     assert figures["collective_sends"] == 2 + 4 + 1 and figures["collective_dropped"] == 1, figures  # a: 1-2, b: 1-4, c: 4
@@ -76,16 +80,3 @@ def test_actors_get_every_version_over_their_own_pair_and_a_dead_one_breaks_only
     ray.get(store.announce.remote(5))  # announced, but no sender is left to send it
     with pytest.raises(ray.exceptions.RayTaskError, match="v5 was announced but not received"):
         ray.get(b.sync.remote())
-
-
-def test_an_actor_with_another_adapter_layout_is_refused_with_a_clear_error(local_ray):
-    threads = torch.get_num_threads()
-    learner = ExecutorWorker(config_payload(tiny_config(*COLLECTIVE)), None)
-    torch.set_num_threads(threads)
-    store = WeightStoreActor.remote()
-    sender = AdapterSender(learner.backbone, store, timeout_s=5)
-    _next_version(sender, store, learner.backbone, 1)
-    other = _actor(store, "model.lora.rank=2")
-    with pytest.raises(ray.exceptions.RayTaskError, match="adapter layout .* differs from the learner's"):
-        ray.get(other.sync.remote())
-    sender.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wmsd_ray.backends import make_judge, make_proposer
+from wmsd_ray.backends import make_judge
 from wmsd_ray.config import load_config
 from wmsd_ray.vlm.roles import VLMProposer
 from wmsd_ray.vlm.tiny_idefics3 import SPECIAL_TOKENS, make_tiny_idefics3
@@ -63,8 +63,9 @@ def test_vllm_engine_actor_scores_as_transformers_does_reloads_weights_and_propo
 
     proposer_cfg = load_config(None, ["proposer.backend=vllm", f"proposer.vlm.model={path}", "proposer.vlm.max_new_tokens=24",
                                       "proposer.pairs_per_image=2", *[e.replace("judge.", "proposer.") for e in engine]])
-    proposer = make_proposer(proposer_cfg)
-    assert isinstance(proposer, VLMProposer)
+    # What make_proposer builds for proposer.backend=vllm, on the judge's engine actor (a second
+    # engine would only repeat its start; the config switch is tested with transformers).
+    proposer = VLMProposer(judge.vlm, proposer_cfg, "vllm")
     proposal = proposer.propose(videos[0][0], "img-0", np.random.default_rng(0))
     # Random weights write no valid JSON: every attempt is parsed and counted, no backend error.
     assert proposal.specs == [] and proposal.rejected["short_of_pairs"] == 2
