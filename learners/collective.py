@@ -69,16 +69,16 @@ def unflatten_into(backbone, flat: torch.Tensor) -> None:
 def _pair_group(store, rank: int, backend: str, timeout_s: float):
     """A two-rank process group outside the default one (the learner's own group is untouched)."""
     timeout = timedelta(seconds=timeout_s)
-    if backend == "nccl":
-        group = dist.ProcessGroupNCCL(store, rank, 2, dist.ProcessGroupNCCL.Options())
-        group._set_default_timeout(timeout)
-        return group
+    if backend == "nccl":  # (the CPU build of torch has no ProcessGroupNCCL; only GPU workers get here)
+        options = dist.ProcessGroupNCCL.Options()
+        options._timeout = timeout  # as torch's own process-group helper sets it
+        return dist.ProcessGroupNCCL(store, rank, 2, options)
     return dist.ProcessGroupGloo(store, rank, 2, timeout)
 
 
 class _Pair:
-    def __init__(self, group, tensor_device):
-        self.group, self.device, self.sent = group, tensor_device, -1
+    def __init__(self, group):
+        self.group, self.sent = group, -1
 
 
 class AdapterSender:
@@ -124,14 +124,18 @@ class AdapterSender:
                     self._send(actor_id, pair, *newest)
             if newest is not None and newest[0] > self.announced:
                 # Announced once sent: an actor told of a version finds it in its receiver already,
-                # instead of waiting for this thread to get the learner's core (157 ms a sync here).
+                # rather than waiting for this thread to be scheduled on the learner's busy core.
                 self.announced = newest[0]
                 self.store.announce.remote(self.announced)
             with self.wake:
                 self.wake.wait_for(lambda: self.stopping or self._behind(), timeout=JOIN_POLL_S)
 
     def _behind(self) -> bool:
-        return self.newest is not None and any(p.sent < self.newest[0] for p in list(self.pairs.values()))
+        """A version not yet sent to some pair, or not yet announced."""
+        if self.newest is None:
+            return False
+        version = self.newest[0]
+        return version > self.announced or any(p.sent < version for p in list(self.pairs.values()))
 
     def _connect(self, actor_id: str) -> None:
         try:
@@ -140,7 +144,7 @@ class AdapterSender:
             self.dropped += 1
             log.warning("adapter sync: actor %s never connected (%s); dropped", actor_id, e)
             return
-        self.pairs[actor_id] = _Pair(group, self.device)
+        self.pairs[actor_id] = _Pair(group)
         with self.wake:
             self.wake.notify()
 

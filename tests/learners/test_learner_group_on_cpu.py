@@ -25,8 +25,9 @@ def _batch(cfg, update: int, n: int, nan: bool = False) -> TrainBatch:
                       np.ones(n, np.float32), np.full(n, -1), np.zeros(0, np.float32), seed=update)
 
 
-# DDP with one worker is the learner of every main-job test (tests/runtime/test_cli_on_cpu.py).
-@pytest.mark.parametrize("engine,workers", [("ddp", 2), ("deepspeed", 1), ("deepspeed", 2)])
+# DDP with one worker is the learner of every main-job test (tests/runtime/test_cli_on_cpu.py),
+# DeepSpeed with one the GPU smoke's on the CPU (tests/config/test_memory_plan_on_cpu.py).
+@pytest.mark.parametrize("engine,workers", [("ddp", 2), ("deepspeed", 2)])
 def test_learner_trains_publishes_checkpoints_and_skips_nan(local_ray, tmp_path, engine, workers):
     cfg = tiny_config(f"learner.engine={engine}", f"learner.workers={workers}", "learner.batch_size=4",
                       "learner.zero_stage=2", "stream.queue_size=2")
