@@ -18,7 +18,7 @@ def make_vlm(backend: str, vc: VLMConfig):
     if backend == "transformers":
         from .vlm.transformers_backend import TransformersVLM
 
-        return TransformersVLM(vc.model, vc.device, vc.dtype)
+        return TransformersVLM(vc.model, vc.device, vc.dtype, vc.share_frames)
     if backend == "http":
         from .vlm.http_backend import OpenAIVLM
 
@@ -28,8 +28,7 @@ def make_vlm(backend: str, vc: VLMConfig):
 
         from .vlm.vllm_backend import VLLMVLM, vllm_actor
 
-        engine = dict(gpu_memory_utilization=vc.gpu_memory_utilization, top_logprobs=vc.top_logprobs,
-                      tensor_parallel=vc.tensor_parallel, dtype=vc.vllm_dtype)
+        engine = dict(gpu_memory_utilization=vc.gpu_memory_utilization, tensor_parallel=vc.tensor_parallel, dtype=vc.vllm_dtype)
         if ray.is_initialized():  # inside the Ray runtime: the engine gets its own actor (GPUs on a cluster)
             gpus = float(vc.tensor_parallel) if vc.engine_gpus < 0 else vc.engine_gpus
             return vllm_actor(vc.model, gpus, vc.python, **engine)

@@ -104,7 +104,9 @@ def pretrain(cfg: Config, resume: bool = False) -> dict:
         raise ConfigError(f"{out} already holds a pretraining run; pass --resume or choose pretrain.output")
     out.mkdir(parents=True, exist_ok=True)
     model_cfg = cfg.model
-    model_cfg.checkpoint, model_cfg.hub = "", ""  # pretraining always starts from random init
+    # From random init, or (pretrain.init) continued from a saved Demonstrator's weights with a
+    # fresh optimizer and schedule: a real model's continued pretraining on a new caption mix.
+    model_cfg.checkpoint, model_cfg.hub = pc.init, ""
     dump_yaml(cfg, out / "config.yaml")
     torch.manual_seed(cfg.seed)
     backbone = build_backbone(model_cfg, cfg.world, TextEncoder(model_cfg.text_encoder, model_cfg.max_text_tokens, 0))

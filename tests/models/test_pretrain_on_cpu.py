@@ -63,3 +63,13 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (killed / "demonstrator" / "model.yaml").is_file()
     assert (killed / "scores.json").is_file()
+
+    # Continued pretraining (pretrain.init) starts from the saved Demonstrator, not random init.
+    cont = tiny_config(*FAST, "pretrain.steps=1", "pretrain.lr=1e-12", f"pretrain.output={tmp_path / 'c'}",
+                       f"pretrain.init={killed / 'demonstrator'}")
+    pretrain(cont)
+    from wmsd_ray.models import build_backbone
+    saved = build_backbone(tiny_config(f"model.checkpoint={killed / 'demonstrator'}", "model.layers=1").model,
+                           cont.world).transformer.state_dict()
+    c = _weights(tmp_path / "c")
+    assert all(torch.allclose(c[k], saved[k], atol=1e-6) for k in saved)

@@ -11,10 +11,14 @@ import pytest
 
 from wmsd_ray.backends import make_judge, make_proposer
 from wmsd_ray.config import load_config
+from wmsd_ray.vlm import transformers_backend
 from wmsd_ray.vlm.http_backend import HTTPBackendError, OpenAIVLM
+from wmsd_ray.vlm.prompts import judge_questions
 from wmsd_ray.vlm.roles import VLMJudge, VLMProposer
 from wmsd_ray.vlm.serve import make_server
+from wmsd_ray.vlm.shared_frames import shared_frames_logits
 from wmsd_ray.vlm.tiny import make_tiny_qwen_vl
+from wmsd_ray.vlm.tiny_idefics3 import make_tiny_idefics3
 from wmsd_ray.vlm.transformers_backend import TransformersVLM
 
 
@@ -182,3 +186,39 @@ def test_http_faults_are_clear_errors_after_bounded_retries(mode, match, scene_i
         assert proposal.specs == [] and proposal.rejected["backend_error:HTTPBackendError"] == 1
     finally:
         server.shutdown()
+
+
+def _judge_requests(scene_image):
+    """A judge's batch: three questions about each of three videos (frame counts 2, 2, 3)."""
+    other = scene_image[::-1].copy()
+    videos = [[scene_image, other], [other, other], [scene_image, other, scene_image]]
+    return [(frames, q) for frames in videos for q in judge_questions("[red circle]: go to the centre").values()]
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "idefics3"])
+def test_questions_about_the_same_frames_share_one_encoding(family, tmp_path, scene_image):
+    path = make_tiny_idefics3(tmp_path / family) if family == "idefics3" else make_tiny_qwen_vl(tmp_path / family, family=family)
+    vlm = TransformersVLM(str(path))
+    requests = _judge_requests(scene_image)
+    by_video = [requests[:6], requests[6:]]  # frames of one length per batch: the prefixes align
+    texts = [vlm._render(images, prompt) for images, prompt in by_video[0]]
+    assert shared_frames_logits(vlm.processor, vlm.model, vlm.device, texts, by_video[0]) is not None
+    distinct = [requests[0], requests[3]]  # no frames in common: nothing to share
+    assert shared_frames_logits(vlm.processor, vlm.model, vlm.device,
+                                [vlm._render(*r) for r in distinct], distinct) is None
+    shared = [r for batch in by_video for r in vlm.yes_no_logits(batch)]
+    assert vlm.share_frames is True  # checked against whole prompts on the first batch
+    single = [vlm.yes_no_logit(images, prompt) for images, prompt in requests]
+    assert np.allclose(shared, single, atol=1e-4) and len(set(np.round(single, 4))) > 3
+    mixed = vlm.yes_no_logits(requests)  # prefixes of different lengths: whole prompts
+    assert np.allclose(mixed, single, atol=1e-4)
+
+
+def test_shared_frames_that_fail_their_check_fall_back_to_whole_prompts(tiny_vlm_path, scene_image, monkeypatch, caplog):
+    vlm = TransformersVLM(str(tiny_vlm_path))
+    monkeypatch.setitem(transformers_backend.SHARED_FRAMES_TOLERANCE, "float32", -1.0)  # no gap passes
+    requests = _judge_requests(scene_image)[:6]
+    scores = vlm.yes_no_logits(requests)
+    assert vlm.share_frames is False and "scoring whole prompts" in caplog.text
+    off = TransformersVLM(str(tiny_vlm_path), share_frames=False)
+    assert np.allclose(scores, off.yes_no_logits(requests), atol=1e-6)

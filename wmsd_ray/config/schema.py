@@ -77,7 +77,8 @@ class VLMConfig:
     max_attempts: int = 3
     frames: int = 8
     batch_size: int = 24  # judge questions scored in one forward pass (transformers) or engine call (vLLM)
-    top_logprobs: int = 20  # first-token log-probs asked of vLLM and HTTP servers (OpenAI allows up to 20)
+    share_frames: bool = True  # transformers: a video's questions share one encoding of its frames
+    top_logprobs: int = 20  # first-token log-probs asked of HTTP servers (OpenAI allows up to 20; vLLM reads yes/no ids)
     text_reward: float = 2.0
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "OPENAI_API_KEY"
@@ -328,6 +329,7 @@ class PretrainConfig:
     # ends, or both; goal-directed items draw relational goal families with this weight each.
     registers: dict[str, float] = field(default_factory=lambda: {"motion": 0.4, "outcome": 0.3, "both": 0.3})
     relational_weight: float = 2.0
+    init: str = ""  # "" = random init; "packaged" or a Demonstrator folder = continue from its weights
     threads: int = 2
     output: str = "outputs/pretrain"
 

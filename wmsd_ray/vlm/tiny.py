@@ -38,8 +38,12 @@ def _byte_vocab() -> dict[str, int]:
 
 
 def make_tiny_qwen_vl(path: str | Path, seed: int = 0, hidden: int = 64, layers: int = 2,
-                      family: str = "qwen2_5_vl", head_dim: int = 16) -> Path:
-    """Save a tiny Qwen2.5-VL or Qwen3-VL (model, tokenizer, processor) to ``path`` and return it."""
+                      family: str = "qwen2_5_vl", head_dim: int = 16, image_tokens: int = 4) -> Path:
+    """Save a tiny Qwen2.5-VL or Qwen3-VL (model, tokenizer, processor) to ``path`` and return it.
+
+    ``image_tokens``: the most language-model tokens one image may become (the processor's
+    ``max_pixels``); real judges spend 64-1,280 per frame, the tests 1-4.
+    """
     import torch
     import transformers
     from transformers import Qwen2Tokenizer
@@ -56,7 +60,8 @@ def make_tiny_qwen_vl(path: str | Path, seed: int = 0, hidden: int = 64, layers:
     tokenizer.chat_template = CHAT_TEMPLATE
     patch = 14 if family == "qwen2_5_vl" else 16
     unit = patch * 2
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=unit * unit, max_pixels=4 * unit * unit, patch_size=patch,
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=unit * unit, max_pixels=image_tokens * unit * unit,
+                                               patch_size=patch,
                                                merge_size=2, temporal_patch_size=2)
     mrope = [head_dim // 8, 3 * head_dim // 16, 3 * head_dim // 16]  # sums to head_dim / 2
     text = dict(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,

@@ -2,10 +2,13 @@
 
 Video reaches it as sampled frames (one image each), so no video processor (and no
 torchvision) is needed. ``yes_no_logits`` reads the next-token distribution of a whole batch
-of (frames, question) prompts in one left-padded forward pass: log p(yes) - log p(no), summed
-over the spellings that start with a distinct token.
+of (frames, question) prompts in one forward pass: log p(yes) - log p(no), summed over the
+spellings that start with a distinct token. Questions about the same frames share one encoding
+of them (``shared_frames.py``), checked against whole prompts on first use.
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import torch
@@ -13,7 +16,13 @@ from PIL import Image
 
 from ..device import resolve
 from ..errors import ConfigError
+from .shared_frames import shared_frames_logits
 from .yesno import answer_token_ids
+
+log = logging.getLogger(__name__)
+# Shared-frames scores may differ from whole prompts' by rounding only: float32 to 1e-4 (as the
+# tests hold batched scores to), lower precisions by their own rounding.
+SHARED_FRAMES_TOLERANCE = {"float32": 1e-4, "float64": 1e-8}
 
 
 def image_only_processor_class(base: type) -> type:
@@ -54,7 +63,7 @@ class TransformersVLM:
     exposes_logits = True
     score_source = "logits"
 
-    def __init__(self, path: str, device: str = "auto", dtype: str = "float32"):
+    def __init__(self, path: str, device: str = "auto", dtype: str = "float32", share_frames: bool = True):
         from transformers import AutoModelForImageTextToText
 
         try:
@@ -65,15 +74,18 @@ class TransformersVLM:
         self.device, self.path = resolve(device), path
         self.model.to(self.device).eval()
         self.yes_ids, self.no_ids = answer_token_ids(self.processor.tokenizer)
+        self.dtype = dtype
+        self.share_frames: bool | None = None if share_frames else False  # None: not yet checked
 
-    def _inputs(self, requests: list[tuple[list[np.ndarray], str]]):
+    def _render(self, images: list[np.ndarray], prompt: str) -> str:
+        content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
+        return self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                  add_generation_prompt=True, tokenize=False)
+
+    def _inputs(self, requests: list[tuple[list[np.ndarray], str]], texts: list[str] | None = None):
         """One left-padded batch: each prompt's images, then its text, in the chat template."""
-        texts, pil = [], []
-        for images, prompt in requests:
-            content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
-            texts.append(self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                            add_generation_prompt=True, tokenize=False))
-            pil += [Image.fromarray(np.asarray(im, dtype=np.uint8)) for im in images]
+        texts = texts or [self._render(images, prompt) for images, prompt in requests]
+        pil = [Image.fromarray(np.asarray(im, dtype=np.uint8)) for images, _ in requests for im in images]
         self.processor.tokenizer.padding_side = "left"  # the last position is every row's next token
         return self.processor(text=texts, images=pil or None, padding=True, return_tensors="pt").to(self.device)
 
@@ -87,15 +99,34 @@ class TransformersVLM:
         return self.processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
     @torch.no_grad()
+    def _whole_prompt_logits(self, requests, texts: list[str] | None = None) -> torch.Tensor:
+        # Only the last position's logits: the full (batch, length, vocab) tensor of a real judge
+        # (150k vocab, thousands of image tokens) would be tens of GB at a group's batch size.
+        return self.model(**self._inputs(requests, texts), logits_to_keep=1).logits[:, -1].float()
+
+    @torch.no_grad()
     def next_token_logprobs(self, requests: list[tuple[list[np.ndarray], str]]) -> torch.Tensor:
-        """(len(requests), vocab) log-probabilities of each prompt's next token, one forward pass."""
-        logits = self.model(**self._inputs(requests)).logits[:, -1].float()
-        return torch.log_softmax(logits, dim=-1)
+        """(len(requests), vocab) log-probabilities of each prompt's next token."""
+        texts = [self._render(images, prompt) for images, prompt in requests]
+        shared = None
+        if self.share_frames is not False:
+            shared = shared_frames_logits(self.processor, self.model, self.device, texts, requests)
+        if shared is not None and self.share_frames is None:  # first shared batch: check it
+            whole = self._whole_prompt_logits(requests, texts)
+            gap = float(self._rewards(whole.log_softmax(-1)).sub(self._rewards(shared.float().log_softmax(-1))).abs().max())
+            self.share_frames = gap <= SHARED_FRAMES_TOLERANCE.get(self.dtype, 0.05)
+            if not self.share_frames:
+                log.warning("%s: shared-frames scores differ from whole prompts' by %.3g; scoring whole prompts",
+                            self.path, gap)
+                return whole.log_softmax(-1)
+        logits = shared if shared is not None else self._whole_prompt_logits(requests, texts)
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    def _rewards(self, logp: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(logp[:, self.yes_ids], 1) - torch.logsumexp(logp[:, self.no_ids], 1)
 
     def yes_no_logits(self, requests: list[tuple[list[np.ndarray], str]]) -> list[float]:
-        logp = self.next_token_logprobs(requests)
-        reward = torch.logsumexp(logp[:, self.yes_ids], 1) - torch.logsumexp(logp[:, self.no_ids], 1)
-        return [float(r) for r in reward]
+        return [float(r) for r in self._rewards(self.next_token_logprobs(requests))]
 
     def yes_no_logit(self, images: list[np.ndarray], prompt: str) -> float:
         return self.yes_no_logits([(images, prompt)])[0]

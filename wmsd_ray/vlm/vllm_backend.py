@@ -25,7 +25,7 @@ class VLLMVLM:
     score_source = "logprobs"
 
     def __init__(self, path: str, gpu_memory_utilization: float = 0.5, max_model_len: int = 4096,
-                 top_logprobs: int = 20, max_images: int = 16, tensor_parallel: int = 1, dtype: str = "auto"):
+                 max_images: int = 16, tensor_parallel: int = 1, dtype: str = "auto"):
         try:
             from vllm import LLM
         except ImportError as e:
@@ -34,7 +34,6 @@ class VLLMVLM:
         self.llm = LLM(model=path, gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                        limit_mm_per_prompt={"image": max_images}, enforce_eager=True,
                        tensor_parallel_size=tensor_parallel, dtype=dtype)
-        self.top_logprobs = top_logprobs
         self.yes_ids, self.no_ids = answer_token_ids(self.llm.get_tokenizer())
 
     def generate(self, images: list[np.ndarray], prompt: str, max_new_tokens: int = 256,
