@@ -38,6 +38,19 @@ def _run_dir(cfg: Config) -> Path:
     return run_dir
 
 
+def absolute_local_paths(cfg: Config) -> None:
+    """Local paths in the config made absolute where the driver runs: Ray workers (Ray Train's
+    above all) run in their own working directories, where a relative path names nothing.
+    Hub ids and the packaged Demonstrator are left as they are."""
+    model = cfg.model
+    if model.checkpoint not in ("", "packaged"):
+        model.checkpoint = str(Path(model.checkpoint).resolve())
+    for holder, key in ((model, "hub"), (cfg.data, "scenes_dir"), (cfg.proposer.vlm, "model"), (cfg.judge.vlm, "model")):
+        value = getattr(holder, key)
+        if value and Path(value).exists():
+            setattr(holder, key, str(Path(value).resolve()))
+
+
 class Interrupted(BaseException):
     """SIGINT or SIGTERM (``ray job stop`` sends SIGTERM). A BaseException, so no retry loop
     that catches Exception swallows it; the run stops, Ray shuts down, no processes linger."""
@@ -94,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     # The model is checked here, before a run folder or Ray exists: a missing checkpoint or a
     # broken hub folder is one error line, not an actor's traceback after the propose phase.
     check_model(cfg.model, cfg.world)
+    absolute_local_paths(cfg)
     if not args.resume:
         run_dir = _run_dir(cfg)
         dump_yaml(cfg, run_dir / "config.yaml")

@@ -130,8 +130,13 @@ def test_main_job_end_to_end_in_bfloat16_survives_a_killed_sampler(tmp_path):
     on the report's tasks match float32's within the benchmark's noise. (One run for both: each
     main job costs this suite about 100 s.)"""
     # A relative output_dir, as `make run` uses: every checkpoint must land in the run folder
-    # even though Ray Train workers run in another working directory.
+    # even though Ray Train workers run in another working directory; a relative model
+    # checkpoint must be found by them too.
+    from wmsd_ray.models.loading import PACKAGED_DEMONSTRATOR
+
+    (tmp_path / "demonstrator").symlink_to(PACKAGED_DEMONSTRATOR)
     proc = run("wmsd_ray.run", "output_dir=outputs", "run_name=r1", "seed=5", "stream.chaos_kill_after=1",
+               "model.checkpoint=demonstrator",
                "stream.max_staleness=1", "model.dtype=bfloat16", "learner.dtype=bfloat16", *TINY_RUN, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = tmp_path / "outputs" / "r1"

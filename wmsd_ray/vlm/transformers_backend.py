@@ -110,7 +110,14 @@ class TransformersVLM:
         texts = [self._render(images, prompt) for images, prompt in requests]
         shared = None
         if self.share_frames is not False:
-            shared = shared_frames_logits(self.processor, self.model, self.device, texts, requests)
+            try:
+                shared = shared_frames_logits(self.processor, self.model, self.device, texts, requests)
+            except Exception as e:  # a model family the shared path does not fit: whole prompts for good
+                if self.share_frames:
+                    raise
+                log.warning("%s: shared-frames scoring failed (%s: %s); scoring whole prompts", self.path,
+                            type(e).__name__, e)
+                self.share_frames = False
         if shared is not None and self.share_frames is None:  # first shared batch: check it
             whole = self._whole_prompt_logits(requests, texts)
             gap = float(self._rewards(whole.log_softmax(-1)).sub(self._rewards(shared.float().log_softmax(-1))).abs().max())
