@@ -1,8 +1,9 @@
 """Judge throughput: videos/s with the transformers VLM judge scoring one question at a time
 (``judge.vlm.batch_size=1``) against whole groups of questions (24), on a tiny random Qwen2.5-VL.
 
-The videos are the benchmark tasks' solutions, rendered. Each video asks three questions (task, agent, consistency) over ``judge.vlm.frames`` frames, so
-a batch of 24 questions is eight videos. Each figure is the median of ``--repeats`` passes over
+The videos are the benchmark tasks' solutions, rendered. Each video asks three questions
+(task, agent, consistency) over ``judge.vlm.frames`` frames, so a batch of 24 questions is eight
+videos. Each figure is the median of ``--repeats`` passes over
 the videos, at ``--threads`` torch threads (1, as the judge actor runs). With ``--frame-size``
 and ``--image-tokens`` the frames are upscaled and may cost as many tokens as a real judge's
 (64 tokens per frame: ``--frame-size 224 --image-tokens 64``); the default is the tests' tiny
