@@ -42,12 +42,10 @@ def absolute_local_paths(cfg: Config) -> None:
     """Local paths in the config made absolute where the driver runs: Ray workers (Ray Train's
     above all) run in their own working directories, where a relative path names nothing.
     Hub ids and the packaged Demonstrator are left as they are."""
-    model = cfg.model
-    if model.checkpoint not in ("", "packaged"):
-        model.checkpoint = str(Path(model.checkpoint).resolve())
-    for holder, key in ((model, "hub"), (cfg.data, "scenes_dir"), (cfg.proposer.vlm, "model"), (cfg.judge.vlm, "model")):
+    for holder, key in ((cfg.model, "checkpoint"), (cfg.model, "hub"), (cfg.data, "scenes_dir"),
+                        (cfg.proposer.vlm, "model"), (cfg.judge.vlm, "model")):
         value = getattr(holder, key)
-        if value and Path(value).exists():
+        if value and value != "packaged" and Path(value).exists():
             setattr(holder, key, str(Path(value).resolve()))
 
 

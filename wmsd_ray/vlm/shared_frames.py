@@ -58,21 +58,23 @@ def shared_frames_logits(processor, model, device, rendered: list[str],
     prompts are the way).
     """
     keys = [frames_key(images) for images, _ in requests]
-    groups = list(dict.fromkeys(keys))
-    if len(groups) == len(requests):
+    first: dict[bytes, int] = {}  # each distinct set of frames -> its first request, in order
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    if len(first) == len(requests):
         return None
     parts = [split_at_question(text, prompt) for text, (_, prompt) in zip(rendered, requests)]
     if any(p is None for p in parts):
         return None
-    first = {k: i for i, k in reversed(list(enumerate(keys)))}
-    prefix_texts = [parts[first[k]][0] for k in groups]
-    images = [Image.fromarray(np.asarray(im, dtype=np.uint8)) for k in groups for im in requests[first[k]][0]]
+    prefix_texts = [parts[i][0] for i in first.values()]
+    images = [Image.fromarray(np.asarray(im, dtype=np.uint8)) for i in first.values() for im in requests[i][0]]
     prefix = processor(text=prefix_texts, images=images or None, padding=True, return_tensors="pt").to(device)
     if not bool(prefix["attention_mask"].all()):
         return None  # prefixes of different lengths: padding would shift the questions' positions
     out = model(**prefix, use_cache=True, logits_to_keep=1)
     cache, start = out.past_key_values, prefix["input_ids"].shape[1]
-    rows = torch.tensor([groups.index(k) for k in keys], device=device)
+    group_of = {key: g for g, key in enumerate(first)}
+    rows = torch.tensor([group_of[key] for key in keys], device=device)
     cache.reorder_cache(rows)
     tokenizer = processor.tokenizer
     side, tokenizer.padding_side = tokenizer.padding_side, "right"  # questions start right after the prefix
