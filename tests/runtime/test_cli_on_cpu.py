@@ -171,11 +171,13 @@ def test_main_job_end_to_end_in_bfloat16_survives_a_killed_sampler(tmp_path):
     assert all(r["staleness_max"] <= 1 for r in rows if "step_s" in r and r["phase"] == "rl")
     assert "already holds a run" in one_error_line(run("wmsd_ray.run", "output_dir=outputs", "run_name=r1",
                                                        cwd=tmp_path))
-    fp32 = run("wmsd_ray.eval", "--prompt", "solution", "--out", str(tmp_path / "fp32"), "eval.tasks=8",
-               cwd=tmp_path)
-    assert fp32.returncode == 0, fp32.stderr[-2000:]
-    ref = json.loads((tmp_path / "fp32" / "scores.json").read_text())
-    ref = next(iter(ref.values()))
+    # float32's reference in this process: the same 8 tasks, seed and loading code as the eval CLI
+    from wmsd_ray.config import load_config
+    from wmsd_ray.eval import evaluate
+    from wmsd_ray.models import build_backbone
+
+    fp32_cfg = load_config(overrides=["eval.tasks=8"])
+    ref, _ = evaluate(fp32_cfg, build_backbone(fp32_cfg.model, fp32_cfg.world), "solution")
     bf16 = scores["models"]["Demonstrator (solution)"]
     _, lo, hi = paired_difference(bf16["per_task"]["task"], ref["per_task"]["task"])
     assert lo <= 0 <= hi and abs(bf16["task"] - ref["task"]) <= 0.25, (bf16["task"], ref["task"])
@@ -185,8 +187,9 @@ def rows_of(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def _wait_for_checkpoint(proc, run_dir, prefix: str, timeout: float = 400.0) -> str:
-    """Poll LATEST until it names a checkpoint starting with ``prefix``; return that name."""
+def _wait_for_checkpoint(proc, run_dir, prefix: str, timeout: float = 400.0, other_than: str = "") -> str:
+    """Poll LATEST until it names a checkpoint starting with ``prefix`` (and not ``other_than``);
+    return that name."""
     import time
 
     latest = run_dir / "checkpoints" / "LATEST"
@@ -194,33 +197,54 @@ def _wait_for_checkpoint(proc, run_dir, prefix: str, timeout: float = 400.0) -> 
     while time.time() < deadline:
         assert proc.poll() is None, f"the run ended (rc {proc.returncode}) before a {prefix} checkpoint"
         name = latest.read_text().strip() if latest.is_file() else ""
-        if name.startswith(prefix):
+        if name.startswith(prefix) and name != other_than:
             return name
         time.sleep(0.1)
     raise AssertionError(f"no {prefix} checkpoint within {timeout} s")
 
 
+RL_UPDATES = 9  # checkpoints at RL steps 3 and 6: one for SIGTERM, one for SIGKILL, 3 updates after it
+
+
+def _start_job(args: list[str], log_dir):
+    with open(log_dir / "out.txt", "w") as out, open(log_dir / "err.txt", "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "wmsd_ray.run", *args], stdout=out, stderr=err,
+                                start_new_session=True)
+
+
 @pytest.mark.slow
-def test_main_job_stops_cleanly_on_sigterm(tmp_path, signum=signal.SIGTERM):
-    """`ray job stop` sends SIGTERM (Ctrl-C's SIGINT takes the same handler; the next test sends
-    it inside a Ray call): the run stops, says how to resume, and no process it started (raylet,
-    GCS, dashboard agents, workers) outlives it."""
+def test_main_job_survives_a_learner_kill_sigterm_and_sigkill_with_the_same_update_counts(tmp_path):
+    """Three faults in one run (each main job costs this suite about a minute). A learner worker
+    killed mid-distillation (a preempted node): the driver rewinds to the last checkpoint and
+    restarts the learner group. SIGTERM mid-RL (`ray job stop`; Ctrl-C's SIGINT takes the same
+    handler, and the test below sends it inside a Ray call): the run stops, says how to resume,
+    and no process it started (raylet, GCS, dashboard agents, workers) outlives it. Resumed, then
+    SIGKILL of the whole job (driver, Ray, every worker) mid-RL: --resume finishes it. The run
+    ends with the update counts it was asked for, no batch applied twice. The Demonstrator actor
+    serves both the anchor's targets and r_distill here, so those paths are resumed too."""
     import os
+    import pickle
+    import time
 
     import psutil
 
     run_dir = tmp_path / "r"
-    cmd = [sys.executable, "-m", "wmsd_ray.run", f"output_dir={tmp_path}", "run_name=r", *TINY_RUN,
-           "train.ablation=false", "train.eval=false"]
-    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True)
+    overrides = [f"output_dir={tmp_path}", "run_name=r", "seed=9", *TINY_RUN, f"train.rl_updates={RL_UPDATES}",
+                 "stream.max_staleness=2", "train.ablation=false", "train.eval=false",
+                 "algorithm.anchor_on=demonstrator", "algorithm.lambda_distill=0.1"]
+    proc = _start_job(overrides, tmp_path)
     children: list = []
     try:
         _wait_for_checkpoint(proc, run_dir, "step-distill-")
+        deadline = time.time() + 60
+        while not _kill_learner_worker():
+            assert time.time() < deadline, "no Ray Train worker process found"
+            time.sleep(0.2)
+        stopped_at = _wait_for_checkpoint(proc, run_dir, "step-rl-")
         children = psutil.Process(proc.pid).children(recursive=True)
-        proc.send_signal(signum)  # to the driver alone
+        proc.send_signal(signal.SIGTERM)  # to the driver alone
         proc.wait(timeout=120)
-        gone, alive = psutil.wait_procs(children, timeout=30)
+        _, alive = psutil.wait_procs(children, timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -228,12 +252,51 @@ def test_main_job_stops_cleanly_on_sigterm(tmp_path, signum=signal.SIGTERM):
             if p.is_running():
                 p.kill()
     assert children, "the driver started no local Ray processes"
-    assert proc.returncode == 128 + signum, (tmp_path / "err.txt").read_text()[-3000:]
+    assert proc.returncode == 128 + signal.SIGTERM, (tmp_path / "err.txt").read_text()[-3000:]
     assert not alive, sorted(p.name() for p in alive)
     err_text = (tmp_path / "err.txt").read_text()
-    assert f"stopped by {signal.Signals(signum).name}" in err_text and f"--resume {run_dir}" in err_text
+    assert "stopped by SIGTERM" in err_text and f"--resume {run_dir}" in err_text
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["interrupted"] == signal.Signals(signum).name and summary["phase"] == "distill"
+    assert summary["interrupted"] == "SIGTERM" and summary["phase"] == "rl"
+
+    proc = _start_job(["--resume", str(run_dir)], tmp_path)
+    try:
+        killed_at = _wait_for_checkpoint(proc, run_dir, "step-rl-", other_than=stopped_at)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert json.loads((run_dir / "summary.json").read_text()) == summary  # a killed job writes nothing
+
+    resumed = run("wmsd_ray.run", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {run_dir / 'checkpoints' / killed_at}" in resumed.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["updates"] == {"distill": 6, "rl": RL_UPDATES} and summary["phase"] == "done"
+
+    with open(run_dir / "checkpoints" / "rl_end" / "driver_state.pkl", "rb") as f:
+        state = pickle.load(f)
+    # Every finished group counted once: Demonstrator videos = samples x judged tasks; Executor groups used once each.
+    assert state.counters["demonstrator_videos"] == 2 * len(state.demonstrated_tasks) > 0
+    assert len(state.consumed_groups) == len(set(state.consumed_groups)) > 0
+    assert state.counters["executor_videos"] == 4 * len(state.executor_samples.seen_groups) > 0
+    assert state.counters["rl_anchor_from_demonstrator"] == RL_UPDATES  # every RL batch, once
+    assert state.counters["learner_restarts"] == 1
+    restarts = [r for r in rows_of(run_dir) if r.get("event") == "learner_restart"]
+    assert len(restarts) == 1 and restarts[0]["phase"] == "distill"
+    final = json.loads((run_dir / "checkpoints" / "rl_end" / "learner" / "learner_state.json").read_text())
+    total = 6 + RL_UPDATES  # 6 distillation + RL updates, each applied once
+    assert final["version"] == total and final["steps"] == total
+    groups = [r for r in rows_of(run_dir) if r.get("event") == "group"]
+    assert groups and all(r["r_distill_mean"] < 0 for r in groups)  # the Demonstrator's velocities arrived
+    assert all(r["version"] >= 0 for r in groups)  # Demonstrator rollouts of the distill phase stay there
+    rows = rows_of(run_dir)
+    rl_versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == "rl"]
+    # Updates after the checkpoint are redone after each stop: versions resume at the checkpoint's.
+    step = int(killed_at.rsplit("-", 1)[1])
+    assert rl_versions[-RL_UPDATES + step:] == list(range(7 + step, total + 1)), rl_versions
+    # After the resume too: the driver restarts from the checkpoint's version, not from 0.
+    assert all(r["staleness_max"] <= 2 for r in rows if "step_s" in r and r["phase"] == "rl")
 
 
 SIGNAL_INSIDE_RAY_WAIT = """
@@ -261,66 +324,6 @@ def test_a_signal_inside_a_ray_call_is_still_a_clean_stop():
     proc = subprocess.run([sys.executable, "-c", SIGNAL_INSIDE_RAY_WAIT], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
     assert proc.stdout.split()[-2:] == ["SystemError", str(int(signal.SIGINT))], proc.stdout + proc.stderr[-2000:]
-
-
-@pytest.mark.slow
-def test_main_job_killed_with_sigkill_resumes_to_the_same_update_counts(tmp_path):
-    """Two faults in one run. A learner worker killed mid-distillation (a preempted node): the
-    driver rewinds to the last checkpoint and restarts the learner group. Then SIGKILL of the whole
-    job (driver, Ray, every worker) mid-RL: --resume finishes it. Both end with the same update
-    counts, no batch applied twice. The Demonstrator actor serves both the anchor's targets and
-    r_distill here, so those paths are resumed too."""
-    import os
-    import pickle
-    import signal
-    import time
-
-    run_dir = tmp_path / "r"
-    overrides = [f"output_dir={tmp_path}", "run_name=r", "seed=9", *TINY_RUN, "train.rl_updates=8", "stream.max_staleness=2",
-                 "train.ablation=false", "train.eval=false", "algorithm.anchor_on=demonstrator",
-                 "algorithm.lambda_distill=0.1"]
-    proc = subprocess.Popen([sys.executable, "-m", "wmsd_ray.run", *overrides], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        _wait_for_checkpoint(proc, run_dir, "step-distill-")
-        deadline = time.time() + 60
-        while not _kill_learner_worker():
-            assert time.time() < deadline, "no Ray Train worker process found"
-            time.sleep(0.2)
-        killed_at = _wait_for_checkpoint(proc, run_dir, "step-rl-")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL and not (run_dir / "summary.json").exists()
-
-    resumed = run("wmsd_ray.run", "--resume", str(run_dir))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resuming from {run_dir / 'checkpoints' / killed_at}" in resumed.stdout
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["updates"] == {"distill": 6, "rl": 8} and summary["phase"] == "done"
-
-    with open(run_dir / "checkpoints" / "rl_end" / "driver_state.pkl", "rb") as f:
-        state = pickle.load(f)
-    # Every finished group counted once: Demonstrator videos = samples x judged tasks; Executor groups used once each.
-    assert state.counters["demonstrator_videos"] == 2 * len(state.demonstrated_tasks) > 0
-    assert len(state.consumed_groups) == len(set(state.consumed_groups)) > 0
-    assert state.counters["executor_videos"] == 4 * len(state.executor_samples.seen_groups) > 0
-    assert state.counters["rl_anchor_from_demonstrator"] == 8  # every RL batch, once
-    assert state.counters["learner_restarts"] == 1
-    restarts = [r for r in rows_of(run_dir) if r.get("event") == "learner_restart"]
-    assert len(restarts) == 1 and restarts[0]["phase"] == "distill"
-    final = json.loads((run_dir / "checkpoints" / "rl_end" / "learner" / "learner_state.json").read_text())
-    assert final["version"] == 14 and final["steps"] == 14  # 6 distillation + 8 RL updates, each applied once
-    groups = [r for r in rows_of(run_dir) if r.get("event") == "group"]
-    assert groups and all(r["r_distill_mean"] < 0 for r in groups)  # the Demonstrator's velocities arrived
-    assert all(r["version"] >= 0 for r in groups)  # Demonstrator rollouts of the distill phase stay there
-    rows = rows_of(run_dir)
-    rl_versions = [r["version"] for r in rows if "step_s" in r and r["phase"] == "rl"]
-    # Updates after the checkpoint are redone after the kill: versions resume at the checkpoint's.
-    step = int(killed_at.rsplit("-", 1)[1])
-    assert rl_versions[-8 + step:] == list(range(7 + step, 15)), rl_versions
-    # After the resume too: the driver restarts from the checkpoint's version, not from 0.
-    assert all(r["staleness_max"] <= 2 for r in rows if "step_s" in r and r["phase"] == "rl")
 
 
 def _kill_learner_worker() -> int:

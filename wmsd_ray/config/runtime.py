@@ -203,7 +203,7 @@ class TrainConfig:
     demonstrator_eta: float = 0.0  # 0 = ODE
     judge_filter: bool = True
     min_buffer: int = 128  # accepted Demonstrator samples before distillation starts
-    distill_updates: int = 2500  # at learner.phase_batch["distill"] = 8 (docs/EXPERIMENTS.md: batch 8 x 3,000 ran 17.7 min)
+    distill_updates: int = 1500  # at learner.phase_batch["distill"] = 8: the main job in 17-18 min (docs/EXPERIMENTS.md)
     rl_updates: int = 200
     rl_tasks: int = 4  # tasks per Executor call (each G samples)
     ablation: bool = True  # also train distillation-only for rl_updates more (the paper's ablation)
